@@ -1,0 +1,1 @@
+"""Skill 4: evaluation."""

@@ -1,0 +1,1 @@
+"""Skill 1: knowledge extraction."""

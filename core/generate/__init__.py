@@ -1,0 +1,1 @@
+"""Skill 2: synthetic data generation."""

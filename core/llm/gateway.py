@@ -1,0 +1,316 @@
+"""The one async gateway every model call goes through (litellm underneath, imported lazily)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Mapping, TypeVar
+
+from pydantic import BaseModel
+
+from core.llm import structured as so
+from core.llm.backend import Pricing, hint_for, load_litellm
+from core.llm.cache import ResponseCache, request_key
+from core.llm.errors import BudgetExceeded, CircuitOpen, LLMError, LLMNotConfigured, StructuredOutputError, scrub
+from core.llm.limiter import AdaptiveLimiter, CircuitBreaker
+from core.llm.settings import ModelChoice, check_role, not_configured_hint, resolve
+from core.llm.usage import UsageLedger, money
+from core.models.project import ModelRoles
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+Message = dict[str, Any]
+
+def run_sync(coro: Awaitable[T]) -> T:
+    """Run a coroutine to completion from synchronous code (the CLI); works inside a running loop too."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    cached: bool
+    model: str
+
+
+class Gateway:
+    """Model calls by role, with caching, adaptive concurrency, retries, a circuit breaker and a budget.
+
+    ``cache_dir``: where the response cache lives (None: no cache). ``usage_path``: a TOML file the
+    per-stage usage is kept in (earlier totals are loaded, so ``budget_usd`` caps the total spent).
+    ``backoff_s``/``max_backoff_s``: retry delays; ``breaker_threshold``: failed calls in a row that
+    open the circuit. Use it from one event loop at a time.
+    """
+
+    def __init__(
+        self,
+        roles: ModelRoles | None = None,
+        cache_dir: Path | None = None,
+        budget_usd: float | None = None,
+        max_concurrency: int = 16,
+        timeout_s: float = 120,
+        max_retries: int = 5,
+        env: Mapping[str, str] | None = None,
+        usage_path: Path | None = None,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        breaker_threshold: int = 8,
+    ):
+        self.roles = roles
+        self.env = env
+        self.budget_usd = budget_usd
+        self.timeout_s = timeout_s
+        self.breaker = CircuitBreaker(threshold=breaker_threshold)
+        self.limiter = AdaptiveLimiter(max_concurrency, max_retries, backoff_s, max_backoff_s, self.breaker)
+        self.cache = ResponseCache(Path(cache_dir)) if cache_dir else None
+        self.usage = UsageLedger(usage_path)
+        self.pricing = Pricing()
+
+    # ------------------------------------------------------------ configuration
+
+    def configured(self, role: str) -> bool:
+        return resolve(role, self.roles, self.env) is not None
+
+    def model_for(self, role: str) -> ModelChoice:
+        choice = resolve(check_role(role), self.roles, self.env)
+        if choice is None:
+            raise LLMNotConfigured(not_configured_hint(role))
+        return choice
+
+    # ------------------------------------------------------------ budget and usage
+
+    @property
+    def spent_usd(self) -> float:
+        return self.usage.spent_usd
+
+    def check_budget(self) -> None:
+        spent = self.usage.spent_usd
+        if self.budget_usd is not None and spent >= self.budget_usd:
+            raise BudgetExceeded(
+                f"paused: the budget cap of {money(self.budget_usd)} is spent ({money(spent)} so far); "
+                f"raise budget_usd in project.toml [config] to continue"
+            )
+
+    def projected_cost(self, n_calls: int, avg_prompt_tokens: int, avg_completion_tokens: int, role: str) -> float:
+        """Dollars ``n_calls`` calls of this size would cost on the role's model (0.0 when unknown)."""
+        return self.pricing.projected(self.model_for(role).model, n_calls, avg_prompt_tokens, avg_completion_tokens)
+
+    def usage_summary(self) -> dict[str, dict[str, float | int]]:
+        return self.usage.summary()
+
+    def resume(self) -> None:
+        """Close the circuit after the cause of the failures was fixed."""
+        self.breaker.reset()
+
+    def close(self) -> None:
+        """Write the usage file and close the cache."""
+        self.usage.save()
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Gateway:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ calls
+
+    async def complete(
+        self,
+        role: str,
+        messages: list[Message],
+        *,
+        stage: str,
+        temperature: float = 0.7,
+        max_tokens: int | None = None,
+        use_cache: bool = True,
+        seed: int | None = None,
+    ) -> Completion:
+        """One chat completion for ``role``; identical requests are answered from the cache."""
+        request = self._request(role, messages, temperature, max_tokens, seed, None)
+        completion, key = await self._send(request, role, stage, use_cache)
+        if key and self.cache is not None and not completion.cached and completion.finish_reason != "length":
+            self._cache_put(key, completion)
+        return completion
+
+    async def structured(
+        self,
+        role: str,
+        messages: list[Message],
+        schema: type[M],
+        *,
+        stage: str,
+        temperature: float = 0.3,
+        max_tokens: int | None = None,
+        attempts: int = 3,
+        use_cache: bool = True,
+    ) -> M:
+        """A validated ``schema`` instance; invalid or cut-off replies are re-asked with the error."""
+        choice = self.model_for(role)
+        load_litellm()
+        native = so.supports_schema(choice)
+        fmt = so.response_format(schema) if native else None
+        convo = list(messages) if native else so.with_instructions(messages, schema)
+        last_error = "no attempt was made"
+        for _ in range(max(1, attempts)):
+            request = self._request(role, convo, temperature, max_tokens, None, fmt)
+            completion, key = await self._send(request, role, stage, use_cache)
+            if completion.finish_reason == "length":
+                last_error = f"the reply was cut off at {max_tokens or 'the default'} tokens"
+                max_tokens = max(2 * (max_tokens or completion.completion_tokens or 512), 1024)
+                convo = [*convo, {"role": "user", "content": so.reask_truncated(schema)}]
+                continue
+            try:
+                result = so.parse_reply(completion.text, schema)
+            except ValueError as exc:
+                last_error = str(exc)
+                convo = [
+                    *convo,
+                    {"role": "assistant", "content": completion.text},
+                    {"role": "user", "content": so.reask_invalid(schema, last_error)},
+                ]
+                continue
+            if key and self.cache is not None and not completion.cached:
+                self._cache_put(key, completion)  # only replies that validated are cached
+            return result
+        raise StructuredOutputError(schema.__name__, last_error, max(1, attempts))
+
+    async def ping(self, role: str) -> tuple[bool, str]:
+        """One tiny call for ``tunesmith doctor``: (ok, one line saying what answered or what to fix)."""
+        try:
+            choice = self.model_for(role)
+        except LLMNotConfigured:
+            return False, f"{role}: not configured: set TUNESMITH_MODEL (and TUNESMITH_API_BASE for a local server)"
+        request = self._request(role, [{"role": "user", "content": "Reply with the word OK."}], 0.0, 5, None, None)
+        started = time.monotonic()
+        try:
+            # its own limiter: doctor diagnoses even while the circuit is open, and leaves it alone
+            await self._send(request, role, "doctor", use_cache=False, limiter=AdaptiveLimiter(1, max_retries=0))
+        except LLMError as exc:
+            return False, scrub(str(exc))
+        return True, f"{role}: {choice} answered in {time.monotonic() - started:.1f}s"
+
+    # ------------------------------------------------------------ internals
+
+    def _request(
+        self,
+        role: str,
+        messages: list[Message],
+        temperature: float,
+        max_tokens: int | None,
+        seed: int | None,
+        fmt: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        choice = self.model_for(role)
+        request: dict[str, Any] = {"model": choice.model, "messages": messages, "temperature": temperature}
+        if choice.api_base:
+            request["api_base"] = choice.api_base
+        if max_tokens is not None:
+            request["max_tokens"] = max_tokens
+        if seed is not None:
+            request["seed"] = seed
+        if fmt is not None:
+            request["response_format"] = fmt
+        return request
+
+    async def _send(
+        self,
+        request: dict[str, Any],
+        role: str,
+        stage: str,
+        use_cache: bool,
+        limiter: AdaptiveLimiter | None = None,
+    ) -> tuple[Completion, str | None]:
+        key = request_key(request) if use_cache and self.cache is not None else None
+        if key is not None:
+            hit = self.cache.get(key)  # type: ignore[union-attr]
+            if hit is not None:
+                hit_completion = self._from_cache(hit)
+                if hit_completion is not None:
+                    self.usage.record(stage, cached=True)
+                    return hit_completion, key
+        self.check_budget()
+        litellm = load_litellm()
+        choice = ModelChoice(request["model"], request.get("api_base"))
+        self.pricing.prepare(choice.model)
+        extra: dict[str, Any] = {}
+        if choice.api_base and choice.provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
+            extra["api_key"] = "no-key"  # a local OpenAI-compatible server without auth
+
+        async def call() -> Any:
+            return await litellm.acompletion(**request, **extra, timeout=self.timeout_s, max_retries=0)
+
+        label = f"{role} call to {choice.model}"
+        try:
+            response = await (limiter or self.limiter).run(call, label=label)
+        except CircuitOpen:
+            raise
+        except LLMError as exc:
+            hint = hint_for(exc.status, str(exc), choice)
+            raise LLMError(f"{exc}; {hint}" if hint else str(exc), status=exc.status) from None
+        completion = self._completion(response, choice.model)
+        self.usage.record(
+            stage,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            cost_usd=completion.cost_usd,
+        )
+        return completion, key
+
+    def _completion(self, response: Any, model: str) -> Completion:
+        choice = response.choices[0]
+        usage = getattr(response, "usage", None)
+        return Completion(
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            cost_usd=self.pricing.cost(response, model),
+            cached=False,
+            model=model,
+        )
+
+    @staticmethod
+    def _from_cache(hit: dict[str, Any]) -> Completion | None:
+        try:
+            return Completion(
+                text=str(hit["text"]),
+                finish_reason=hit.get("finish_reason"),
+                prompt_tokens=int(hit.get("prompt_tokens", 0)),
+                completion_tokens=int(hit.get("completion_tokens", 0)),
+                cost_usd=0.0,
+                cached=True,
+                model=str(hit.get("model", "")),
+            )
+        except (KeyError, TypeError, ValueError):  # an entry from an older format is a miss
+            return None
+
+    def _cache_put(self, key: str, completion: Completion) -> None:
+        self.cache.put(key, {  # type: ignore[union-attr]
+            "text": completion.text,
+            "finish_reason": completion.finish_reason,
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "model": completion.model,
+        })

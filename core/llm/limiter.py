@@ -1,0 +1,219 @@
+"""Adaptive concurrency (AIMD), Retry-After, jittered retries and a circuit breaker for model calls."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import random
+import re
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Awaitable, Callable, TypeVar
+
+from core.llm.errors import CircuitOpen, LLMError, scrub
+
+T = TypeVar("T")
+
+_NOT_TRANSIENT = re.compile(r"(?i)missing credentials|insufficient_quota|exceeded your current quota|"
+                            r"api_key client option must be set")
+# litellm repeats the class and provider in its messages: "litellm.RateLimitError: RateLimitError: OpenAIException - ..."
+_PREFIXES = re.compile(r"^(?:\s*(?:litellm\.)?\w*(?:Error|Exception|Timeout)(?::| -)\s*)+")
+TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong with one call: HTTP status (if any), whether retrying may help, Retry-After."""
+
+    status: int | None
+    transient: bool
+    retry_after: float | None
+    message: str
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or getattr(exc, "litellm_response_headers", None) or {}
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return max(0.0, float(ms) / 1000)
+        value = headers.get("retry-after")
+    except AttributeError:
+        return None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def classify(exc: BaseException) -> Failure:
+    """Sort an exception from litellm (or the network) into transient or not."""
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        status = status if isinstance(status, int) else None
+    name = type(exc).__name__
+    message = f"{name}: {_PREFIXES.sub('', str(exc)).strip() or 'no details'}"
+    message = scrub(message)[:500]
+    network = isinstance(exc, (TimeoutError, ConnectionError)) or "Timeout" in name or "Connection" in name
+    if _NOT_TRANSIENT.search(message):  # reported as 429/500 by some providers, but retrying won't help
+        return Failure(401 if "credential" in message.lower() else status, False, None, message)
+    if status == 429 or name == "RateLimitError":
+        return Failure(429, True, _retry_after(exc), message)
+    if status is not None:
+        return Failure(status, status in TRANSIENT_STATUS or status >= 500 or network, _retry_after(exc), message)
+    return Failure(None, network, None, message)
+
+
+class CircuitBreaker:
+    """Opens after ``threshold`` consecutive failed calls, or when more than ``ratio`` of the last
+    ``window`` calls failed; an open circuit refuses calls until :meth:`reset`."""
+
+    def __init__(self, threshold: int = 8, window: int = 20, ratio: float = 0.8):
+        self.threshold = threshold
+        self.ratio = ratio
+        self.consecutive = 0
+        self.recent: deque[bool] = deque(maxlen=window)
+        self.reason: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.reason is not None
+
+    def check(self) -> None:
+        if self.reason is not None:
+            raise CircuitOpen(self.reason)
+
+    def record_success(self) -> None:
+        self.consecutive = 0
+        self.recent.append(True)
+
+    def record_failure(self, last_error: str) -> None:
+        self.consecutive += 1
+        self.recent.append(False)
+        failed = self.recent.count(False)
+        if self.consecutive >= self.threshold:
+            why = f"the provider has failed {self.consecutive} times in a row"
+        elif len(self.recent) == self.recent.maxlen and failed / len(self.recent) > self.ratio:
+            why = f"{failed} of the last {len(self.recent)} calls to the provider failed"
+        else:
+            return
+        self.reason = scrub(f"paused: {why} (last error: {last_error}); fix it and resume")
+
+    def reset(self) -> None:
+        self.reason = None
+        self.consecutive = 0
+        self.recent.clear()
+
+
+class AdaptiveLimiter:
+    """Runs calls with at most ``limit`` in flight; the limit halves on a 429 and grows by 1/limit per
+    success up to ``max_concurrency``. Transient failures are retried with jittered exponential backoff."""
+
+    def __init__(
+        self,
+        max_concurrency: int = 16,
+        max_retries: int = 5,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        breaker: CircuitBreaker | None = None,
+    ):
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.limit = float(self.max_concurrency)
+        self.max_retries = max_retries
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.breaker = breaker or CircuitBreaker()
+        self.in_flight = 0
+        self.resume_at = 0.0  # monotonic time before which no call starts (Retry-After)
+        self.retries = 0
+        self.rate_limited = 0
+        self._last_cut = 0.0
+        self._cond: asyncio.Condition | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        loop = asyncio.get_running_loop()
+        if self._cond is None or self._loop is not loop:  # a new event loop (e.g. another run_sync)
+            self._cond, self._loop, self.in_flight = asyncio.Condition(), loop, 0
+        return self._cond
+
+    @property
+    def capacity(self) -> int:
+        """Calls allowed in flight now (the integer part of the adaptive limit, at least 1)."""
+        return max(1, math.floor(self.limit))
+
+    async def acquire(self) -> None:
+        cond = self._condition()
+        while True:
+            delay = self.resume_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            async with cond:
+                if self.in_flight < self.capacity:
+                    self.in_flight += 1
+                    return
+                await cond.wait()
+
+    async def release(self) -> None:
+        cond = self._condition()
+        async with cond:
+            self.in_flight = max(0, self.in_flight - 1)
+            cond.notify(self.capacity - self.in_flight)  # wake only as many as can start
+
+    def on_success(self) -> None:
+        self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
+
+    def on_rate_limit(self, started: float, retry_after: float | None) -> None:
+        """Halve the limit once per congestion event: 429s of calls started before the last cut are
+        echoes of the same event. Every caller waits out Retry-After."""
+        self.rate_limited += 1
+        now = time.monotonic()
+        if started >= self._last_cut:
+            self.limit = max(1.0, self.limit / 2)
+            self._last_cut = now
+        if retry_after:
+            self.resume_at = max(self.resume_at, now + retry_after)
+
+    def backoff(self, attempt: int) -> float:
+        delay = min(self.max_delay, self.base_delay * (2**attempt))
+        return random.uniform(delay / 2, delay)
+
+    async def run(self, call: Callable[[], Awaitable[T]], label: str = "model call", retries: int | None = None) -> T:
+        """Await ``call()`` under the limit, retrying transient failures; raise LLMError when it fails."""
+        max_retries = self.max_retries if retries is None else retries
+        attempt = 0
+        while True:
+            self.breaker.check()
+            await self.acquire()
+            started = time.monotonic()
+            try:
+                result = await call()
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                await self.release()
+                raise
+            except Exception as exc:  # classified below; anything unknown is not retried
+                await self.release()
+                failure = classify(exc)
+                if failure.status == 429:
+                    self.on_rate_limit(started, failure.retry_after)
+                if failure.transient and attempt < max_retries:
+                    attempt += 1
+                    self.retries += 1
+                    if failure.retry_after is None or failure.status != 429:
+                        await asyncio.sleep(self.backoff(attempt - 1))
+                    continue
+                self.breaker.record_failure(failure.message)
+                tries = f" after {attempt + 1} attempts" if attempt else ""
+                raise LLMError(f"{label} failed{tries}: {failure.message}", status=failure.status) from None
+            await self.release()
+            self.on_success()
+            self.breaker.record_success()
+            return result

@@ -1,0 +1,1 @@
+"""Pydantic models of every tunesmith artifact, one module per stage."""

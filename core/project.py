@@ -1,0 +1,228 @@
+"""Project: the one facade scripts use to create, open, list and delete project folders.
+
+A project is a folder of TOML and Parquet files under the projects folder (TUNESMITH_PROJECTS,
+default ./projects). All state lives in it; nothing else is persistent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, TypeVar
+
+from pydantic import BaseModel
+
+from core import store
+from core.errors import BadInput, ProjectNotFound, StoreError
+from core.models.config import TASK_TYPES, TRAINING_METHODS
+from core.models.presets import DEFAULT_PRESET, get_preset
+from core.models.project import STAGES, ProjectFile, slugify
+
+M = TypeVar("M", bound=BaseModel)
+
+# Relative paths of the files a project holds.
+PROJECT_TOML = "project.toml"
+INTERVIEW = "knowledge/interview.toml"
+KNOWLEDGE_BASE = "knowledge/knowledge_base.toml"
+BOUNDARIES = "knowledge/scope_boundaries.toml"
+TAXONOMY = "knowledge/input_taxonomy.toml"
+CRITERIA = "knowledge/quality_criteria.toml"
+EVAL_SET = "knowledge/eval_set.parquet"
+EVAL_REVIEW = "knowledge/eval_review.toml"
+
+
+def projects_root(root: Path | str | None = None) -> Path:
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get("TUNESMITH_PROJECTS") or "projects")
+
+
+@dataclass
+class ProjectSummary:
+    slug: str
+    name: str
+    task: str
+    stage: str | None
+    next_hint: str
+    error: str | None = None
+
+
+class Project:
+    """An open project folder. Reads validate; writes are atomic and take the project's lock."""
+
+    def __init__(self, folder: Path, meta: ProjectFile):
+        self.folder = Path(folder)
+        self.meta = meta
+        self._lock = store.ProjectLock(self.folder)
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        task: str,
+        *,
+        preset: str = DEFAULT_PRESET,
+        method: str | None = None,
+        task_type: str | None = None,
+        root: Path | str | None = None,
+    ) -> "Project":
+        name = name.strip()
+        if not name:
+            raise BadInput("name: must not be empty")
+        if not task or not task.strip():
+            raise BadInput("--task: describe the task in a sentence or two")
+        slug = slugify(name)
+        if not slug:
+            raise BadInput(f"name: {name!r} has no letters or digits to make a folder name from")
+        try:
+            chosen = get_preset(preset)
+        except KeyError as exc:
+            raise BadInput(f"--preset: {exc.args[0]}") from None
+        if method is not None and method not in TRAINING_METHODS:
+            raise BadInput(f"--method: must be one of {', '.join(TRAINING_METHODS)} (got {method!r})")
+        if task_type is not None and task_type not in TASK_TYPES:
+            raise BadInput(f"--task-type: must be one of {', '.join(TASK_TYPES)} (got {task_type!r})")
+        folder = projects_root(root) / slug
+        if folder.exists():
+            raise BadInput(f"a project named {slug!r} already exists at {folder}")
+        meta = ProjectFile(
+            name=name,
+            slug=slug,
+            task=task.strip(),
+            task_type=task_type or chosen.task_type,
+            training_method=method or chosen.training_method,
+            sft_format=chosen.sft_format,  # type: ignore[arg-type]
+            preset=chosen.name,
+            config=chosen.config(),
+        )
+        folder.mkdir(parents=True)
+        for sub in ("knowledge", "data", "runs", "evals", "exports", ".cache"):
+            (folder / sub).mkdir()
+        project = cls(folder, meta)
+        with project.writing():
+            project.save()
+        return project
+
+    @classmethod
+    def open(cls, name: str, root: Path | str | None = None) -> "Project":
+        base = projects_root(root)
+        folder = base / name
+        if not (folder / PROJECT_TOML).exists():
+            alt = base / slugify(name)
+            if (alt / PROJECT_TOML).exists():
+                folder = alt
+            else:
+                known = ", ".join(p.slug for p in list_projects(base)) or "none yet"
+                raise ProjectNotFound(f"no project {name!r} in {base} (projects: {known})")
+        meta = store.read_toml(folder / PROJECT_TOML, ProjectFile)
+        if meta.slug != folder.name:
+            raise StoreError(folder / PROJECT_TOML, f"is {meta.slug!r} but the folder is {folder.name!r}", "slug")
+        return cls(folder, meta)
+
+    def delete(self) -> None:
+        with self.writing():
+            pass  # fails clearly if another process holds the lock
+        shutil.rmtree(self.folder)
+
+    # ------------------------------------------------------------ locking and saving
+
+    @contextmanager
+    def writing(self) -> Iterator["Project"]:
+        """Hold the project's lock for a group of writes (re-entrant)."""
+        with self._lock.held():
+            yield self
+
+    def save(self) -> None:
+        with self.writing():
+            store.write_toml(self.folder / PROJECT_TOML, self.meta)
+
+    def reload(self) -> None:
+        self.meta = store.read_toml(self.folder / PROJECT_TOML, ProjectFile)
+
+    def mark(self, stage: str, step: str, done: bool = True) -> None:
+        """Record a step of a stage as done (or undone) and save project.toml."""
+        with self.writing():
+            self.reload()
+            self.meta.mark(stage, step, done)
+            self.save()
+
+    # ------------------------------------------------------------ artifacts
+
+    def path(self, rel: str) -> Path:
+        return self.folder / rel
+
+    def exists(self, rel: str) -> bool:
+        return (self.folder / rel).exists()
+
+    def read(self, rel: str, model: type[M]) -> M:
+        return store.read_toml(self.folder / rel, model)
+
+    def read_or(self, rel: str, model: type[M], default: M | None = None) -> M | None:
+        if not self.exists(rel):
+            return default
+        return self.read(rel, model)
+
+    def write(self, rel: str, model: BaseModel) -> None:
+        with self.writing():
+            store.write_toml(self.folder / rel, model)
+
+    def read_rows(self, rel: str, model: type[M]) -> list[M]:
+        return store.read_parquet(self.folder / rel, model)
+
+    def write_rows(self, rel: str, rows: list[BaseModel], model: type[BaseModel] | None = None) -> None:
+        with self.writing():
+            store.write_parquet(self.folder / rel, rows, model)
+
+    @property
+    def slug(self) -> str:
+        return self.meta.slug
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.folder / ".cache"
+
+    def summary(self) -> ProjectSummary:
+        return ProjectSummary(
+            slug=self.meta.slug,
+            name=self.meta.name,
+            task=self.meta.task,
+            stage=self.meta.current_stage(),
+            next_hint=self.meta.next_hint(),
+        )
+
+    def status_dict(self) -> dict:
+        m = self.meta
+        nxt = m.next_step()
+        return {
+            "name": m.name,
+            "slug": m.slug,
+            "folder": str(self.folder),
+            "task": m.task,
+            "task_type": m.task_type,
+            "training_method": m.training_method,
+            "preset": m.preset,
+            "current_stage": m.current_stage(),
+            "next": {"stage": nxt[0], "step": nxt[1], "hint": m.next_hint()} if nxt else None,
+            "stages": {
+                s: {"status": m.stages[s].status, "done": list(m.stages[s].done)} for s in STAGES
+            },
+        }
+
+
+def list_projects(root: Path | str | None = None) -> list[ProjectSummary]:
+    """Every project folder under the root, sorted by slug. A broken one is listed with its error."""
+    base = projects_root(root)
+    if not base.is_dir():
+        return []
+    out: list[ProjectSummary] = []
+    for folder in sorted(p for p in base.iterdir() if p.is_dir() and (p / PROJECT_TOML).exists()):
+        try:
+            out.append(Project.open(folder.name, base).summary())
+        except StoreError as exc:
+            out.append(ProjectSummary(folder.name, folder.name, "", None, "", error=str(exc)))
+    return out

@@ -1,0 +1,1 @@
+"""Skill 3: training."""

@@ -1,0 +1,1 @@
+"""Reusable widgets: the rater, the stage list, the LLM banner."""

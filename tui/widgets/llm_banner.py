@@ -1,0 +1,85 @@
+"""A line that says when no LLM is configured, and what to configure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import Static
+
+from tui.messages import LlmStatus
+from tui.workers import background
+
+NO_LLM_SHORT = "No LLM configured: set TUNESMITH_MODEL (and TUNESMITH_API_BASE for a local server)."
+NO_LLM = (
+    "No LLM configured: set TUNESMITH_MODEL (e.g. anthropic/claude-sonnet-4-5 or ollama/llama3.1) "
+    "and the provider's key; for a local OpenAI-compatible server also set TUNESMITH_API_BASE "
+    "(e.g. TUNESMITH_MODEL=openai/llama3.1 TUNESMITH_API_BASE=http://localhost:11434/v1); "
+    "the interview still runs on the built-in question bank."
+)
+
+
+def resolve_llm(role: str = "interviewer", roles: Any = None) -> Any:
+    """core.llm.settings.resolve, or None when the gateway is not there (not configured)."""
+    try:
+        from core.llm.settings import resolve
+    except ImportError:
+        return None
+    if roles is None:
+        from core.models.project import ModelRoles
+
+        roles = ModelRoles()
+    return resolve(role, roles)
+
+
+def model_name(choice: Any) -> str | None:
+    if choice is None:
+        return None
+    for attr in ("model", "name"):
+        value = getattr(choice, attr, None)
+        if isinstance(value, str):
+            return value
+    return str(choice)
+
+
+class LLMBanner(Static):
+    """Hidden while an LLM is configured. ``check(roles)`` looks it up off the UI thread."""
+
+    DEFAULT_CSS = """
+    LLMBanner {
+        display: none;
+        height: auto;
+        padding: 0 1;
+        background: $warning 15%;
+        color: $text-warning;
+    }
+    LLMBanner.-shown { display: block; }
+    """
+
+    def __init__(self, role: str = "interviewer", *, short: bool = False, **kwargs: Any) -> None:
+        super().__init__("", markup=False, **kwargs)
+        self.role = role
+        self.short = short
+        self.configured: bool | None = None
+        self.model: str | None = None
+
+    def check(self, roles: Any = None) -> None:
+        self._check(roles)
+
+    @background("llm-status")
+    def _check(self, roles: Any) -> None:
+        try:
+            choice = resolve_llm(self.role, roles)
+        except Exception as exc:  # settings in flux must not stop the app from opening
+            self.post_message(LlmStatus(False, None, exc))
+            return
+        self.post_message(LlmStatus(choice is not None, model_name(choice), choice))
+
+    def on_llm_status(self, message: LlmStatus) -> None:
+        # let the screen see it too (it bubbles on)
+        self.configured = message.configured
+        self.model = message.model
+        text = NO_LLM_SHORT if self.short else NO_LLM
+        if isinstance(message.choice, Exception):
+            text = f"LLM settings could not be read ({message.choice}). {text}"
+        self.update(text)
+        self.set_class(not message.configured, "-shown")

@@ -1,0 +1,328 @@
+"""The rater: one item at a time, one key per decision, undo, and a message per rating.
+
+Used by the eval-set review, the pilot review and the evaluation spot-check:
+
+    rater = Rater(items, choices=("good", "bad"))             # y ✓ / n ✗
+    rater = Rater(items, choices=("good", "concerning", "bad"))  # + m ⚠
+
+    @on(Rater.Rated)
+    def save(self, event: Rater.Rated) -> None: ...   # event.item_id, event.rating, event.note
+    @on(Rater.Undone)
+    def unsave(self, event: Rater.Undone) -> None: ...  # event.item_id
+    @on(Rater.Finished)
+    def done(self, event: Rater.Finished) -> None: ...  # event.ratings: {item_id: Rating}
+
+Keys: y / n / m rate the current item and move on at once; u or backspace undoes the last rating
+(goes back to that item and clears it); c adds a note to the current item before rating it;
+up / down / page keys scroll a long item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+from rich.console import RenderableType
+from rich.markdown import Markdown
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+
+@dataclass(frozen=True)
+class RaterItem:
+    id: str
+    title: str
+    body: str | RenderableType  # markdown text, or any Rich renderable
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str
+    value: str
+    symbol: str
+    label: str
+
+
+CHOICES: dict[str, Choice] = {
+    "good": Choice("y", "good", "✓", "good"),
+    "bad": Choice("n", "bad", "✗", "bad"),
+    "concerning": Choice("m", "concerning", "⚠", "concerning"),
+}
+
+
+@dataclass(frozen=True)
+class Rating:
+    rating: str  # "good" | "bad" | "concerning"
+    note: str | None = None
+
+
+ItemLike = RaterItem | tuple[str, str, "str | RenderableType"]
+
+
+def _item(x: ItemLike) -> RaterItem:
+    return x if isinstance(x, RaterItem) else RaterItem(str(x[0]), str(x[1]), x[2])
+
+
+class Rater(Widget, can_focus=True):
+    """Rates items one by one. See the module docstring for the API."""
+
+    BINDINGS = [
+        Binding("y", "rate('good')", "✓ Good", id="rater.good", tooltip="Rate this item good and move on"),
+        Binding("n", "rate('bad')", "✗ Bad", id="rater.bad", tooltip="Rate this item bad and move on"),
+        Binding("m", "rate('concerning')", "⚠ Concerning", id="rater.concerning",
+                tooltip="Flag this item as concerning and move on"),
+        Binding("u,backspace", "undo", "Undo", id="rater.undo",
+                tooltip="Go back to the last rated item and clear its rating"),
+        Binding("c", "note", "Note", id="rater.note", tooltip="Add a note to this item, then rate it"),
+        Binding("escape", "cancel_note", "Cancel note", show=False),
+        Binding("up", "scroll_body('up')", show=False),
+        Binding("down", "scroll_body('down')", show=False),
+        Binding("pageup", "scroll_body('page_up')", show=False),
+        Binding("pagedown", "scroll_body('page_down')", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    Rater { height: 1fr; layout: vertical; }
+    Rater > #rater-progress { height: 1; padding: 0 1; background: $panel; }
+    Rater:focus-within > #rater-progress { background: $primary 40%; }
+    Rater > #rater-title { height: auto; max-height: 3; padding: 0 1; margin: 0 0 1 0; text-style: bold; }
+    Rater > #rater-body { height: 1fr; padding: 0 1; }
+    Rater > #rater-note-line { height: auto; padding: 0 1; color: $text-muted; display: none; }
+    Rater > #rater-note-line.-shown { display: block; }
+    Rater > #rater-note { display: none; }
+    Rater.-noting > #rater-note { display: block; }
+    """
+
+    class Rated(Message):
+        """An item was rated; save it now."""
+
+        def __init__(self, rater: "Rater", item_id: str, rating: str, note: str | None, index: int) -> None:
+            super().__init__()
+            self.rater = rater
+            self.item_id = item_id
+            self.rating = rating
+            self.note = note
+            self.index = index
+
+        @property
+        def control(self) -> "Rater":
+            return self.rater
+
+    class Undone(Message):
+        """An item's rating was cleared; forget it."""
+
+        def __init__(self, rater: "Rater", item_id: str, index: int) -> None:
+            super().__init__()
+            self.rater = rater
+            self.item_id = item_id
+            self.index = index
+
+        @property
+        def control(self) -> "Rater":
+            return self.rater
+
+    class Finished(Message):
+        """Every item has a rating (posted each time the last open item is rated)."""
+
+        def __init__(self, rater: "Rater", ratings: dict[str, Rating]) -> None:
+            super().__init__()
+            self.rater = rater
+            self.ratings = ratings
+
+        @property
+        def control(self) -> "Rater":
+            return self.rater
+
+    def __init__(
+        self,
+        items: Iterable[ItemLike],
+        *,
+        choices: Sequence[str] = ("good", "bad"),
+        notes: bool = True,
+        ratings: Mapping[str, Rating | str] | None = None,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        """items: RaterItem or (id, title, body) tuples; choices: which of "good" (y),
+        "bad" (n), "concerning" (m) are offered, in display order; notes: whether c adds a note;
+        ratings: earlier ratings to resume from (item id -> Rating or rating string)."""
+        super().__init__(name=name, id=id, classes=classes)
+        unknown = [c for c in choices if c not in CHOICES]
+        if unknown or not choices:
+            raise ValueError(f"choices must be among {', '.join(CHOICES)} (got {list(choices)!r})")
+        self.items: list[RaterItem] = [_item(x) for x in items]
+        self.choices: tuple[Choice, ...] = tuple(CHOICES[c] for c in choices)
+        self.notes_enabled = notes
+        known = {it.id for it in self.items}
+        self._ratings: dict[str, Rating] = {}
+        for key, value in (ratings or {}).items():
+            if key in known:
+                self._ratings[key] = value if isinstance(value, Rating) else Rating(str(value))
+        self._history: list[int] = [i for i, it in enumerate(self.items) if it.id in self._ratings]
+        self.index: int = self._next_open(0)
+        self._pending_note: str | None = None
+        self._last: str = ""
+
+    # ------------------------------------------------------------ public state
+
+    @property
+    def ratings(self) -> dict[str, Rating]:
+        return dict(self._ratings)
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.items) and len(self._ratings) == len(self.items)
+
+    @property
+    def current(self) -> RaterItem | None:
+        if self.finished or not self.items:
+            return None
+        return self.items[self.index]
+
+    def counts(self) -> dict[str, int]:
+        out = {c.value: 0 for c in self.choices}
+        for r in self._ratings.values():
+            out[r.rating] = out.get(r.rating, 0) + 1
+        return out
+
+    # ------------------------------------------------------------ composing and drawing
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="rater-progress", markup=False)
+        yield Static(id="rater-title", markup=False)
+        with VerticalScroll(id="rater-body", can_focus=False):
+            yield Static(id="rater-body-text")
+        yield Static(id="rater-note-line", markup=False)
+        yield Input(placeholder="note for this item: enter keeps it, esc drops it", id="rater-note", compact=True)
+
+    def on_mount(self) -> None:
+        self._show()
+
+    def progress_text(self) -> str:
+        total = len(self.items)
+        pos = total if self.finished else min(self.index + 1, total)
+        counts = self.counts()
+        tally = " ".join(f"{c.symbol} {counts[c.value]}" for c in self.choices)
+        text = f"{pos}/{total} · {tally}"
+        if self._last:
+            text += f" · {self._last}"
+        return text
+
+    def _show(self) -> None:
+        self.query_one("#rater-progress", Static).update(self.progress_text())
+        title = self.query_one("#rater-title", Static)
+        body = self.query_one("#rater-body-text", Static)
+        item = self.current
+        if not self.items:
+            title.update("Nothing to review.")
+            body.update("")
+        elif item is None:
+            counts = self.counts()
+            tally = ", ".join(f"{c.symbol} {counts[c.value]} {c.label}" for c in self.choices)
+            title.update(f"All {len(self.items)} items rated ({tally}).")
+            body.update(Text("u or backspace goes back to the last one.", style="dim"))
+        else:
+            title.update(item.title)
+            body.update(Markdown(item.body) if isinstance(item.body, str) else item.body)
+        self.query_one("#rater-body", VerticalScroll).scroll_home(animate=False)
+        note_line = self.query_one("#rater-note-line", Static)
+        note_line.update(f"note: {self._pending_note}" if self._pending_note else "")
+        note_line.set_class(bool(self._pending_note), "-shown")
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "rate":
+            if parameters and parameters[0] not in {c.value for c in self.choices}:
+                return False
+            return None if self.current is None else True
+        if action == "undo":
+            return True if self._history else None
+        if action == "note":
+            if not self.notes_enabled:
+                return False
+            return None if self.current is None else True
+        if action == "cancel_note":
+            return self.has_class("-noting")
+        return True
+
+    def rate(self, rating: str, note: str | None = None) -> None:
+        """Rate the current item and move on (what the y / n / m keys do)."""
+        item = self.current
+        if item is None or rating not in {c.value for c in self.choices}:
+            self.app.bell()
+            return
+        note = note if note is not None else self._pending_note
+        self._ratings[item.id] = Rating(rating, note or None)
+        self._history.append(self.index)
+        self._pending_note = None
+        choice = CHOICES[rating]
+        self._last = f"{choice.symbol} {item.id}"
+        index = self.index
+        self.index = self._next_open(self.index + 1)
+        self.post_message(self.Rated(self, item.id, rating, note or None, index))
+        if self.finished:
+            self.post_message(self.Finished(self, self.ratings))
+        self._show()
+
+    def undo(self) -> None:
+        """Go back to the last rated item and clear its rating."""
+        if not self._history:
+            self.app.bell()
+            return
+        index = self._history.pop()
+        item = self.items[index]
+        old = self._ratings.pop(item.id, None)
+        self.index = index
+        self._pending_note = old.note if old else None
+        self._last = f"undone {item.id}"
+        self.post_message(self.Undone(self, item.id, index))
+        self._show()
+
+    def action_rate(self, rating: str) -> None:
+        self.rate(rating)
+
+    def action_undo(self) -> None:
+        self.undo()
+
+    def action_note(self) -> None:
+        if self.current is None:
+            return
+        box = self.query_one("#rater-note", Input)
+        box.value = self._pending_note or ""
+        self.add_class("-noting")
+        box.focus()
+
+    def action_cancel_note(self) -> None:
+        self.remove_class("-noting")
+        self.focus()
+
+    def action_scroll_body(self, how: str) -> None:
+        body = self.query_one("#rater-body", VerticalScroll)
+        getattr(body, f"scroll_{how}")(animate=False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "rater-note":
+            return
+        event.stop()
+        self._pending_note = event.value.strip() or None
+        self.remove_class("-noting")
+        self.focus()
+        self._show()
+
+    # ------------------------------------------------------------ helpers
+
+    def _next_open(self, start: int) -> int:
+        n = len(self.items)
+        for offset in range(n):
+            i = (start + offset) % n
+            if self.items[i].id not in self._ratings:
+                return i
+        return max(0, min(start, n - 1))
