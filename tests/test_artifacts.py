@@ -195,3 +195,18 @@ def test_cli_boundaries(projects_root: Path) -> None:
     assert "tunesmith evalset billing-bot" in r.stdout
     r = run("--delete", "will", "9")
     assert r.returncode == 2 and "no item 9" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_every_core_bank_question_feeds_an_artifact() -> None:
+    from core.extract.artifacts import route
+    from core.extract.question_bank import bank
+
+    slots = {}
+    for i, bq in enumerate(bank()):
+        if not bq.core:
+            continue
+        q = Question(id=f"b{i}", round=bq.round, text=bq.text, why=bq.why, source="bank")
+        slots[bq.text[:40]] = route(q)
+    found = set(slots.values())
+    assert {"will", "will_not", "hard_constraints", "always", "never", "categories", "edge_cases",
+            "good_output", "minimum_acceptable"} <= found, slots

@@ -117,7 +117,7 @@ def draft_artifacts(project: Project, gateway=None) -> Artifacts:
     if artifacts is None:
         artifacts = draft_from_answers(project, answered)
         artifacts.note = note
-    artifacts.knowledge_base.frameworks = _frameworks(project, interview)
+    artifacts.knowledge_base.frameworks = _frameworks(project, interview, gateway)
     artifacts.knowledge_base.framework_mode = (
         "enabled" if artifacts.knowledge_base.frameworks else project.meta.config.extract.framework_mode
     )
@@ -137,12 +137,11 @@ def save(project: Project, artifacts: Artifacts) -> None:
         project.mark("extract", "artifacts")
 
 
-def _frameworks(project: Project, interview: Interview):
-    try:
-        from core.extract.frameworks import load_frameworks
-    except ImportError:
-        return []
-    return load_frameworks(project, interview)
+def _frameworks(project: Project, interview: Interview, gateway=None):
+    from core.extract.frameworks import load_frameworks
+
+    usable = gateway if gateway is not None and gateway.configured("interviewer") and not interview.offline else None
+    return load_frameworks(project, interview, gateway=usable)
 
 
 # ---------------------------------------------------------------- with the model
@@ -222,8 +221,9 @@ def from_drafts(project: Project, scope: ScopeDraft, tax: TaxonomyDraft, ids: se
 
 # (round, pattern in the question) -> slot; first match wins, the round's default comes last.
 _ROUTES: list[tuple[str, str, str]] = [
-    ("boundary", r"\bout of scope\b|\bnot\b.*\bdo\b|\bexclud|\bnever\b|\bdecline|\brefus", "will_not"),
-    ("boundary", r"constraint|legal|ethic|compliance|regulat|must not|non-negotiable", "hard_constraints"),
+    ("boundary", r"hard constraint|legal|ethic|compliance|regulat|non-negotiable", "hard_constraints"),
+    ("boundary", r"\bout of scope\b|will not|\bdecline|\brefus|hand off|\bexclud", "will_not"),
+    ("boundary", r"\baudience\b|who will be asking|who (?:is|are) the users", "audience"),
     ("boundary", r".", "will"),
     ("competency", r"framework|approach|methodolog", "framework"),
     ("competency", r"\bnever\b|must not|\bavoid\b(?!.*error)", "never"),
@@ -249,8 +249,13 @@ def split_items(answer: str, commas: bool = False) -> list[str]:
 
 
 def route(q: Question) -> str:
+    """The artifact slot an answer feeds, from its round and what the question asks (and why)."""
+    for text in (q.text, q.why or ""):
+        for rnd, pattern, slot in _ROUTES:
+            if q.round == rnd and pattern != "." and re.search(pattern, text, re.IGNORECASE):
+                return slot
     for rnd, pattern, slot in _ROUTES:
-        if q.round == rnd and re.search(pattern, q.text, re.IGNORECASE):
+        if q.round == rnd and pattern == ".":
             return slot
     return "will"
 
@@ -263,8 +268,9 @@ def draft_from_answers(project: Project, answered: list[Question]) -> Artifacts:
             slots.setdefault(slot, []).append(Statement(text=item, provenance=[q.id]))
     get = lambda name: slots.get(name, [])  # noqa: E731
     task = project.meta.task
+    audience = "; ".join(st.text for st in get("audience"))
     kb = KnowledgeBase(
-        task_definition=task,
+        task_definition=f"{task}. Audience: {audience}." if audience else task,
         task_type=project.meta.task_type,
         constraints=get("hard_constraints"),
         competencies=Competencies(always=get("always"), never=get("never"), gray_areas=get("gray_areas"),

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from core import prompts, store
 from core.embed import DEFAULT_DUPLICATE_THRESHOLD, Embedder
 from core.errors import BadInput, StageNotReady, TunesmithError
+from core.llm.errors import BudgetExceeded, CircuitOpen, LLMNotConfigured
 from core.extract.quotas import DEFAULT_DIFFICULTY_SHARES, Cell, QuotaPlan, plan_quotas
 from core.models.config import ExtractConfig
 from core.models.knowledge import (
@@ -59,7 +60,6 @@ DEFAULT_DIFFICULTY_TEXT = {
     "hard": "complex, ambiguous or multi-part; an expert would have to think carefully",
 }
 _WILL_NOT_REF = re.compile(r"WILL NOT #(\d+)")
-_FATAL = ("CircuitOpen", "BudgetExceeded", "LLMNotConfigured")
 
 Progress = Callable[[str], None]
 
@@ -433,8 +433,9 @@ class _Builder:
             )
             for reply in replies:
                 if isinstance(reply, BaseException):
-                    if type(reply).__name__ in _FATAL or not isinstance(reply, TunesmithError):
-                        raise reply
+                    fatal = isinstance(reply, (CircuitOpen, BudgetExceeded, LLMNotConfigured))
+                    if fatal or not isinstance(reply, TunesmithError):
+                        raise reply  # stop the build (progress is saved); other failures are retried
                     self.stats["failed_requests"] += 1
                     self.last_error = str(reply)
                     continue

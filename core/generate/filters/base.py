@@ -1,0 +1,70 @@
+"""The filter interface shared by every quality filter.
+
+A filter looks at a batch of candidate examples and returns one :class:`FilterResult` per example,
+in order. Filters are async because some ask a model (constraint compliance, factual accuracy,
+moderation); pure ones simply do not await. Stateful filters (diversity) remember what was kept
+through the :class:`FilterContext`, which one generation run shares across all its batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+from pydantic import BaseModel
+
+from core.models.data import TrainingExample
+
+
+class FilterResult(BaseModel):
+    filter: str
+    passed: bool
+    reason_code: str  # "ok" when passed; otherwise a short stable code, e.g. "too_short", "near_duplicate"
+    score: float | None = None
+    detail: str = ""
+
+
+def ok(name: str, score: float | None = None, detail: str = "") -> FilterResult:
+    return FilterResult(filter=name, passed=True, reason_code="ok", score=score, detail=detail)
+
+
+def fail(name: str, reason: str, score: float | None = None, detail: str = "") -> FilterResult:
+    return FilterResult(filter=name, passed=False, reason_code=reason, score=score, detail=detail)
+
+
+@dataclass
+class FilterContext:
+    """What the filters of one generation run share. Built once per run by the pipeline."""
+
+    project: Any  # core.project.Project
+    method: str  # sft | dpo | grpo | kto
+    thresholds: Any  # core.models.config.QualityThresholds
+    boundaries: Any = None  # core.models.knowledge.ScopeBoundaries
+    knowledge: Any = None  # core.models.knowledge.KnowledgeBase
+    template_steps: list[str] = field(default_factory=list)  # framework template, when template mode is on
+    gateway: Any = None  # core.llm.gateway.Gateway, or None offline
+    tokenizer: Any = None  # a transformers tokenizer with a chat template, or None
+    embedder: Any = None  # core.embed embedder, or None
+    eval_vectors: Any = None  # numpy array of the frozen eval set's embeddings (leakage), or None
+    kept_vectors: Any = None  # numpy array of kept examples' embeddings (diversity), grown by the diversity filter
+    avoid: list[str] = field(default_factory=list)  # near-misses to feed back to the generator as "avoid these"
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Filter(Protocol):
+    name: str
+
+    async def check_batch(self, examples: Sequence[TrainingExample], ctx: FilterContext) -> list[FilterResult]:
+        ...
+
+
+class SimpleFilter:
+    """Base for filters that judge one example at a time without I/O."""
+
+    name = "simple"
+
+    def check(self, example: TrainingExample, ctx: FilterContext) -> FilterResult:  # pragma: no cover
+        raise NotImplementedError
+
+    async def check_batch(self, examples: Sequence[TrainingExample], ctx: FilterContext) -> list[FilterResult]:
+        return [self.check(e, ctx) for e in examples]
