@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -97,7 +98,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency", type=float, default=0.25)
     parser.add_argument("--jitter", type=float, default=0.0, help="server latency varies by +- this fraction")
-    parser.add_argument("--rounds", type=int, default=3, help="alternate bare/gateway this many times; best kept")
+    parser.add_argument("--rounds", type=int, default=5, help="alternate bare/gateway this many times")
     args = parser.parse_args()
 
     port = free_port()
@@ -116,22 +117,21 @@ def main() -> None:
         load_litellm()
         print(f"litellm import: {time.perf_counter() - t0:.1f}s")
         ideal = args.concurrency / args.latency
-        best_bare = best_gw = 0.0
-        cpu_bare = cpu_gw = 0.0
+        bares, gws, cpu_bare, cpu_gw = [], [], [], []
         for r in range(args.rounds):
             b, cb = asyncio.run(bare(base_url, args.requests, args.concurrency))
             g, cg = asyncio.run(gateway(args.requests, args.concurrency))
             print(f"round {r + 1}: bare aiohttp {b:6.1f} req/s ({cb:.2f} ms CPU/call)   "
                   f"Gateway.complete {g:6.1f} req/s ({cg:.2f} ms CPU/call)   ratio {g / b:.2f}")
-            best_bare, best_gw = max(best_bare, b), max(best_gw, g)
-            cpu_bare, cpu_gw = cpu_bare + cb / args.rounds, cpu_gw + cg / args.rounds
+            bares.append(b), gws.append(g), cpu_bare.append(cb), cpu_gw.append(cg)
+        med = statistics.median
+        ratios = [g / b for b, g in zip(bares, gws)]
         print(
             f"\n{args.requests} requests, concurrency {args.concurrency}, server latency {args.latency * 1000:.0f} ms "
-            f"(jitter +-{args.jitter:.0%}) "
-            f"(ideal {ideal:.0f} req/s), {os.cpu_count()} CPUs\n"
-            f"bare aiohttp     {best_bare:7.1f} req/s  (client CPU {cpu_bare:.2f} ms/call)\n"
-            f"Gateway.complete {best_gw:7.1f} req/s  (client CPU {cpu_gw:.2f} ms/call)\n"
-            f"ratio            {best_gw / best_bare:.2f} (goal >= 0.90)"
+            f"(jitter +-{args.jitter:.0%}; ideal {ideal:.0f} req/s), {os.cpu_count()} CPUs, medians of {args.rounds} rounds\n"
+            f"bare aiohttp     {med(bares):7.1f} req/s  (client CPU {med(cpu_bare):.2f} ms/call)\n"
+            f"Gateway.complete {med(gws):7.1f} req/s  (client CPU {med(cpu_gw):.2f} ms/call)\n"
+            f"ratio            {med(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f}; goal >= 0.90)"
         )
     finally:
         server.terminate()

@@ -45,6 +45,7 @@ from core.project import BOUNDARIES, EVAL_REVIEW, EVAL_SET, KNOWLEDGE_BASE, TAXO
 ROLE = "generator"
 MAX_PER_REQUEST = 10
 MAX_ROUNDS = 4
+MAX_ROUNDS_PRODUCTIVE = 12  # rounds in all while each one still adds examples
 AVOID_LIMIT = 20
 TEMPERATURE = 0.8
 PROGRESS_FILE = "evalset/progress.json"
@@ -421,10 +422,14 @@ class _Builder:
         )
 
     async def fill(self, group: Group) -> None:
-        for _ in range(MAX_ROUNDS):
+        """Ask until the group's cells are full: up to MAX_ROUNDS rounds that add nothing, and while
+        rounds keep adding examples, up to MAX_ROUNDS_PRODUCTIVE in all."""
+        barren = 0
+        for _ in range(MAX_ROUNDS_PRODUCTIVE):
             needs = {d: self.need(c) for d, c in group.cells.items() if self.need(c) > 0}
-            if not needs:
+            if not needs or barren >= MAX_ROUNDS:
                 return
+            before = sum(needs.values())
             attempt = self.attempts.get(group.key, 0) + 1
             chunks = _chunks(needs)
             replies = await asyncio.gather(
@@ -442,6 +447,8 @@ class _Builder:
                 self.accept(group, reply)
             self.attempts[group.key] = attempt
             self.save_progress()
+            after = sum(self.need(c) for c in group.cells.values())
+            barren = barren + 1 if after >= before else 0
             got = sum(len(self.accepted[c.key]) for c in group.cells.values())
             want = sum(c.count for c in group.cells.values())
             self._say(f"{self.have()}/{self.plan.total()} examples · {group.label()}: {got}/{want}")
@@ -453,9 +460,6 @@ class _Builder:
             if len(text) < 3 or not ref:
                 self.stats["invalid"] += 1
                 continue
-            if diff not in group.cells:  # a difficulty this group was not asked for
-                self.stats["off_quota"] += 1
-                continue
             drafts.append((d, text, ref, diff))
         if not drafts:
             return
@@ -465,10 +469,11 @@ class _Builder:
         inner = vecs @ vecs.T
         taken: list[int] = []
         for i, (d, text, ref, diff) in enumerate(drafts):
-            cell = group.cells[diff]
-            if self.need(cell) <= 0:
+            cell = self.cell_for(group, diff)
+            if cell is None:
                 self.stats["off_quota"] += 1
                 continue
+            diff = cell.difficulty
             too_close = (sims_prior.shape[0] and sims_prior[:, i].max() >= self.threshold) or (
                 taken and inner[i, taken].max() >= self.threshold)
             if too_close:
@@ -479,6 +484,15 @@ class _Builder:
             self.accepted[cell.key].append(self.example(cell, d, text, ref, diff))
         if taken:
             self.kept_vecs = np.vstack([prior, vecs[taken]])
+
+    def cell_for(self, group: Group, difficulty: str) -> Cell | None:
+        """The cell an example goes to: the difficulty the model gave it while that cell has room,
+        else the first of the group's cells that still needs examples (the model's label is a
+        suggestion; the quota is what we asked for). None when the group is full."""
+        cell = group.cells.get(difficulty)
+        if cell is not None and self.need(cell) > 0:
+            return cell
+        return next((c for d in DIFFICULTIES if (c := group.cells.get(d)) is not None and self.need(c) > 0), None)
 
     def example(self, cell: Cell, d: EvalDraft, text: str, ref: str, diff: str) -> EvalExample:
         return EvalExample(

@@ -58,7 +58,8 @@ STILL_OFFLINE_NOTICE = "offline: this interview continues on the built-in questi
 
 class CandidateQuestion(BaseModel):
     text: str = Field(min_length=1, description="the question, one or two sentences")
-    suggestions: list[str] = Field(default_factory=list, description="2-4 distinct suggested answers, likeliest first")
+    suggestions: list[str] = Field(default_factory=list, description="2-4 distinct suggested answers, likeliest first",
+                                   json_schema_extra={"minItems": 2, "maxItems": 4})
     why: str = Field("", description="one line: what the answer decides")
     impact: float = Field(0.5, description="0-1: how much the answer would change the artifacts")
     informs: str = Field("knowledge_base", description="the artifact it informs most: " + ", ".join(ARTIFACTS))

@@ -68,3 +68,25 @@ class SimpleFilter:
 
     async def check_batch(self, examples: Sequence[TrainingExample], ctx: FilterContext) -> list[FilterResult]:
         return [self.check(e, ctx) for e in examples]
+
+
+# ---------------------------------------------------------------- shared helpers (compatible extensions)
+
+
+def custom_setting(ctx: FilterContext, name: str) -> Any:
+    """The enabled ``custom_filters`` entry named ``name`` in the run's thresholds, or None."""
+    for entry in getattr(ctx.thresholds, "custom_filters", None) or []:
+        if entry.name == name and entry.enabled:
+            return entry
+    return None
+
+
+def judge_available(ctx: FilterContext) -> bool:
+    """A gateway with the judge role configured is there (filters that ask a model use it; else skip)."""
+    gw = ctx.gateway
+    if gw is None:
+        return False
+    try:
+        return bool(gw.configured("judge"))
+    except Exception:
+        return False

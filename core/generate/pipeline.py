@@ -1,0 +1,401 @@
+"""Skill 2's pilot: generate ``pilot_size`` examples, filter them, report the pass rate, and retry with
+adjusted prompts while the pass rate is below ``pass_rate_target``.
+
+The pilot needs the approved boundaries and the approved, unchanged eval set (leakage is checked against
+it). Cells from :func:`core.generate.plan.plan_cells` are generated concurrently (the gateway limits
+concurrency), then filtered together. When fewer than ``pass_rate_target`` pass, the top rejection reasons
+become instructions for the generator (one human-readable line per reason code) and the pilot is made
+again, at most ``max_pilot_retries`` times. The reviewer's notes from a rejected spot-check
+(``data/pilot/feedback.toml``) are in every prompt of the next pilot and of the scale-up.
+
+Scale-up, projection and resume live in :mod:`core.generate.pipeline_scale`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from core.errors import StageNotReady, TunesmithError
+from core.generate import pipeline_state as ps
+from core.generate.pipeline_state import STAGE, AttemptRecord, PilotFeedback, PilotRun
+from core.llm.errors import BudgetExceeded, CircuitOpen, LLMNotConfigured
+from core.models.data import FilterStats, GenerationReport, TrainingExample
+from core.models.knowledge import ScopeBoundaries
+from core.models.project import now
+from core.project import BOUNDARIES, Project
+
+FATAL = (CircuitOpen, BudgetExceeded, LLMNotConfigured)
+MAX_FEEDBACK_LINES = 12
+
+# reason code (or a word in it) -> the instruction the generator gets when many examples fail for it
+REASON_INSTRUCTIONS: dict[str, str] = {
+    "too_short": "Many responses were too short: write complete, substantive responses that fully answer "
+                 "the request (several sentences, not one line).",
+    "too_long": "Many responses were too long: keep each response focused and well within the length limit.",
+    "format": "Many examples broke the required format: follow the JSON schema exactly, with every "
+              "required field and the right roles.",
+    "missing": "Many examples lacked required parts: include every required component in each response.",
+    "template": "Many responses skipped steps of the response template: follow every template step in order.",
+    "incomplete": "Many responses were incomplete: finish every response; never stop mid-sentence.",
+    "truncat": "Many responses were cut off: finish every response; never stop mid-sentence.",
+    "repetit": "Many responses repeated themselves: never repeat sentences or phrases; vary the wording.",
+    "placeholder": "Many responses contained placeholders (like [NAME] or TODO): write concrete text, "
+                   "never placeholders.",
+    "boilerplate": "Many responses were boilerplate: avoid filler such as 'As an AI language model'; "
+                   "answer directly.",
+    "incoheren": "Many responses were incoherent: write clear, well-organised responses that stay on the "
+                 "question.",
+    "out_of_scope": "Many in-scope examples drifted out of scope: keep in-scope requests and answers strictly "
+                    "within what the assistant WILL do.",
+    "scope": "Many examples broke the scope boundaries: respect the WILL and WILL NOT lists exactly.",
+    "refus": "Many refusal examples did not really refuse: for out-of-scope requests, decline clearly, say "
+             "why briefly, and point to a better resource, without doing the task.",
+    "duplicate": "Many examples were near-duplicates of others: vary the situations, wording, user personas, "
+                 "details and lengths much more.",
+    "similar": "Many examples were too similar to others: vary the situations, wording and details much more.",
+    "leak": "Many examples were too close to the held-out eval set: invent new situations instead of "
+            "common textbook ones.",
+    "toxic": "Some examples contained harmful or toxic language: keep every example safe, respectful and "
+             "appropriate for the audience.",
+    "unsafe": "Some examples were unsafe: keep every example safe and appropriate for the audience.",
+    "empathy": "Many responses lacked empathy: acknowledge the user's feelings before helping.",
+    "code": "Much of the code did not run: write complete, runnable code and check it carefully.",
+    "factual": "Some responses contradicted the knowledge base: state only facts consistent with it.",
+    "rejected_not_worse": "Many rejected responses were not clearly worse than the chosen ones: make the "
+                          "rejected response clearly worse in the requested way.",
+    "same": "Many chosen and rejected responses were the same: make them clearly different.",
+}
+
+
+def instruction_for(reason: str, filter_name: str = "") -> str:
+    """One human-readable instruction for a rejection reason code."""
+    code = reason.lower()
+    if code in REASON_INSTRUCTIONS:
+        return REASON_INSTRUCTIONS[code]
+    for key, text in REASON_INSTRUCTIONS.items():
+        if key in code:
+            return text
+    where = f" the {filter_name} check" if filter_name else " a quality check"
+    return f"Many examples failed{where} ({reason.replace('_', ' ')}): avoid that."
+
+
+def reasons_of(top: Iterable[Any]) -> list[tuple[str, str, int]]:
+    """Normalise FilterOutcome.top_reasons() items to (filter, reason, count)."""
+    out: list[tuple[str, str, int]] = []
+    for item in top:
+        if isinstance(item, str):
+            out.append(("", item, 0))
+        elif isinstance(item, (tuple, list)):
+            if len(item) >= 3:
+                out.append((str(item[0]), str(item[1]), int(item[2])))
+            elif len(item) == 2:
+                a, b = item
+                if isinstance(b, (int, float)):
+                    f, _, r = str(a).rpartition(":")
+                    out.append((f, r, int(b)))
+                else:
+                    out.append((str(a), str(b), 0))
+        else:
+            out.append((str(getattr(item, "filter", "")), str(getattr(item, "reason_code", item)),
+                        int(getattr(item, "count", 0))))
+    return out
+
+
+# ---------------------------------------------------------------- progress
+
+
+@dataclass
+class GenerationProgress:
+    """One progress event (the CLI prints ``str(event)``; the TUI reads the fields)."""
+
+    phase: str
+    message: str = ""
+    done: int = 0  # examples generated and checked by the filters
+    kept: int = 0
+    target: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)  # reason -> count
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    projected_cost_usd: float | None = None
+    examples_per_s: float = 0.0  # kept examples per second in this run
+    elapsed_s: float = 0.0
+    part: int = 0
+
+    def line(self) -> str:
+        if self.message and not self.target:
+            return self.message
+        from core.llm.usage import money
+
+        top = sorted(self.rejected.items(), key=lambda kv: -kv[1])[:3]
+        rej = ", ".join(f"{k} {v}" for k, v in top)
+        tokens = self.prompt_tokens + self.completion_tokens
+        cost = money(self.cost_usd) + (f" of ~{money(self.projected_cost_usd)}"
+                                       if self.projected_cost_usd is not None else "")
+        head = f"{self.phase}"
+        if self.part:
+            head += f" part {self.part}"
+        text = (f"{head}: {self.kept}/{self.target} kept · {self.done} checked · "
+                f"rejected {self.done - self.kept}{' (' + rej + ')' if rej else ''} · {tokens:,} tokens · "
+                f"{cost} · {self.examples_per_s:.1f} examples/s")
+        return f"{text} · {self.message}" if self.message else text
+
+    __str__ = line
+
+
+Progress = Callable[[GenerationProgress], None]
+
+
+def say(progress: Progress | None, phase: str, message: str) -> None:
+    if progress is not None:
+        progress(GenerationProgress(phase=phase, message=message))
+
+
+# ---------------------------------------------------------------- preparing a run
+
+
+def needs_llm_message(project: Project, role: str = "generator") -> str:
+    return (
+        f"generating training data needs an LLM ({role} role): set TUNESMITH_MODEL (e.g. "
+        f"anthropic/claude-sonnet-4-5 or openai/gpt-4o-mini; for a local server also TUNESMITH_API_BASE) or "
+        f"[models].{role} in {project.path('project.toml')}. Nothing was generated"
+    )
+
+
+def default_gateway(project: Project, budget_usd: float | None = None) -> Any:
+    from core.llm.gateway import Gateway
+
+    return Gateway(roles=project.meta.models, cache_dir=project.cache_dir / "llm", budget_usd=budget_usd)
+
+
+def check_ready(project: Project) -> str:
+    """Approved boundaries and the frozen, unchanged eval set; returns the eval set's hash."""
+    from core.extract.review import verify_frozen
+
+    project.reload()
+    b = project.read_or(BOUNDARIES, ScopeBoundaries)
+    if b is None or not b.approved or not project.meta.is_done("extract", "boundaries_approved"):
+        raise StageNotReady(f"the scope boundaries are not approved yet: tunesmith boundaries {project.slug} --approve")
+    return verify_frozen(project)
+
+
+def check_llm(project: Project, gateway: Any, strategy: Any) -> str:
+    """The generator's model string; raises with the 'needs an LLM' message when none is configured."""
+    for role in dict.fromkeys((strategy.role, "generator")):
+        if not gateway.configured(role):
+            raise TunesmithError(needs_llm_message(project, role))
+    return gateway.model_for(strategy.role).model
+
+
+def load_feedback(project: Project) -> PilotFeedback:
+    return project.read_or(ps.PILOT_FEEDBACK, PilotFeedback) or PilotFeedback()
+
+
+def save_feedback(project: Project, fb: PilotFeedback) -> None:
+    fb.updated_at = now()
+    project.write(ps.PILOT_FEEDBACK, fb)
+
+
+def cell_key(cell: Any) -> str:
+    return f"{cell.kind}|{cell.category}|{cell.difficulty}|{getattr(cell, 'exercises', '')}"
+
+
+def usage_now(gateway: Any) -> dict[str, float]:
+    row = gateway.usage_summary().get(STAGE, {}) or {}
+    return {k: float(row.get(k, 0) or 0) for k in ("calls", "cache_hits", "prompt_tokens", "completion_tokens",
+                                                   "cost_usd")}
+
+
+def usage_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+
+
+async def generate_cells(generator: Any, cells: list[Any], phase: str, offsets: dict[str, int],
+                         errors: list[str] | None = None) -> list[TrainingExample]:
+    """Every cell generated concurrently; provider faults the gateway could not fix cost that cell only.
+    CircuitOpen, BudgetExceeded and LLMNotConfigured stop the run."""
+    jobs = []
+    for cell in cells:
+        key = cell_key(cell)
+        start = offsets.get(key, 0)
+        offsets[key] = start + cell.count
+        jobs.append(generator.generate(cell, cell.count, phase, start_index=start))
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    out: list[TrainingExample] = []
+    fatal: BaseException | None = None
+    for r in results:
+        if isinstance(r, BaseException):
+            if isinstance(r, FATAL) or not isinstance(r, TunesmithError):
+                fatal = fatal or r
+            elif errors is not None:
+                errors.append(str(r))
+            continue
+        out.extend(r)
+    if fatal is not None:
+        raise fatal
+    return out
+
+
+def unique(examples: Iterable[TrainingExample], seen: set[str] | None = None) -> list[TrainingExample]:
+    seen = set() if seen is None else seen
+    out = []
+    for ex in examples:
+        if ex.id not in seen:
+            seen.add(ex.id)
+            out.append(ex)
+    return out
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def merge_stats(into: dict[str, FilterStats], stats: Any) -> None:
+    for name, s in (stats or {}).items():
+        cur = into.setdefault(name, FilterStats())
+        checked = s.checked if hasattr(s, "checked") else int(s.get("checked", 0))
+        passed = s.passed if hasattr(s, "passed") else int(s.get("passed", 0))
+        into[name] = FilterStats(checked=cur.checked + checked, passed=cur.passed + passed)
+
+
+def category_stats(into: dict[str, FilterStats], kept: list[TrainingExample], rejected: list[Any]) -> None:
+    for ex, ok in [*((e, True) for e in kept), *((example_of(r), False) for r in rejected)]:
+        cur = into.setdefault(ex.category, FilterStats())
+        into[ex.category] = FilterStats(checked=cur.checked + 1, passed=cur.passed + (1 if ok else 0))
+
+
+def rejection_counts(into: dict[str, int], log_rows: list[Any], rejected_ids: set[str]) -> None:
+    """Count each rejected example once per distinct failing reason code."""
+    seen: set[tuple[str, str]] = set()
+    for row in log_rows:
+        if row.example_id in rejected_ids and not row.passed and (row.example_id, row.reason_code) not in seen:
+            seen.add((row.example_id, row.reason_code))
+            into[row.reason_code] = into.get(row.reason_code, 0) + 1
+
+
+def example_of(item: Any) -> TrainingExample:
+    """A rejected item may be the example itself or (example, results)."""
+    if isinstance(item, TrainingExample):
+        return item
+    if isinstance(item, (tuple, list)):
+        return item[0]
+    return getattr(item, "example")
+
+
+def diversity_scores(log_rows: list[Any], kept_ids: set[str]) -> list[float]:
+    """Each kept example's highest similarity to the examples kept before it (the diversity filter's score)."""
+    return [float(r.score) for r in log_rows
+            if r.example_id in kept_ids and r.score is not None and "divers" in r.filter]
+
+
+def failed_rows(log_rows: list[Any], rejected_ids: set[str]) -> list[Any]:
+    return [r for r in log_rows if r.example_id in rejected_ids and not r.passed]
+
+
+# ---------------------------------------------------------------- the pilot
+
+
+async def arun_pilot(project: Project, gateway: Any = None, *, progress: Progress | None = None,
+                     embedder: Any = None, tokenizer: Any = None) -> GenerationReport:
+    """Generate, filter and report the pilot (see the module docstring). Writes data/pilot/* and the
+    pilot's quality-log rows; marks generate/pilot (withdrawing an earlier pilot's approval)."""
+    from core.generate import report as rp
+    from core.generate.filters.chain import build_context, run_filters
+    from core.generate.generator import Generator
+    from core.generate.plan import plan_cells
+    from core.generate.strategy import strategy_for
+
+    eval_hash = check_ready(project)
+    cfg = project.meta.config.generate
+    strategy = strategy_for(project)
+    own_gw = gateway is None
+    gw = default_gateway(project, cfg.budget_usd) if own_gw else gateway
+    try:
+        model = check_llm(project, gw, strategy)
+        fb = load_feedback(project)
+        previous = project.read_or(ps.PILOT_RUN, PilotRun)
+        offsets = dict(previous.offsets) if previous else {}
+        generator = Generator(project, gw, strategy, feedback=fb.lines(), avoid=[])
+        ctx = build_context(project, gw, embedder=embedder, tokenizer=tokenizer)
+        started_at, t0 = now(), time.monotonic()
+        before = usage_now(gw)
+        say(progress, "pilot", f"pilot: {cfg.pilot_size} examples · strategy {strategy.name} ({strategy.reason}) · "
+                               f"model {model}" + (f" · {len(fb.lines())} feedback notes" if fb.lines() else ""))
+        attempts: list[AttemptRecord] = []
+        errors: list[str] = []
+        target = project.meta.config.generate.quality_thresholds.pass_rate_target
+        for attempt in range(cfg.max_pilot_retries + 1):
+            ctx.kept_vectors = None  # a retried pilot replaces the previous attempt entirely
+            cells = plan_cells(project, cfg.pilot_size, seed=attempt)
+            examples = unique(await generate_cells(generator, cells, "pilot", offsets, errors))
+            if not examples:
+                raise TunesmithError(
+                    "the generator produced no examples" + (f" (last error: {errors[-1]})" if errors else "")
+                )
+            outcome = await run_filters(examples, ctx, "pilot")
+            rate = len(outcome.kept) / len(examples)
+            top = reasons_of(outcome.top_reasons(3))
+            record = AttemptRecord(attempt=attempt + 1, generated=len(examples), kept=len(outcome.kept),
+                                   pass_rate=round(rate, 4), top_reasons=[f"{r} ({n})" for _, r, n in top])
+            attempts.append(record)
+            say(progress, "pilot", f"pilot attempt {attempt + 1}: {len(outcome.kept)}/{len(examples)} passed "
+                                   f"({rate:.0%}; target {target:.0%})"
+                                   + (f" · top reasons: {', '.join(record.top_reasons)}" if top else ""))
+            if rate >= target or attempt == cfg.max_pilot_retries:
+                break
+            added = [instruction_for(r, f) for f, r, _ in top]
+            added = [a for a in dict.fromkeys(added) if a not in fb.filter_instructions]
+            fb.filter_instructions = [*fb.filter_instructions, *added][-MAX_FEEDBACK_LINES:]
+            record.instructions_added = added
+            generator.feedback[:] = fb.lines()
+            say(progress, "pilot", f"pass rate below {target:.0%}: retrying with adjusted prompts"
+                                   + (": " + " ".join(added) if added else ""))
+        used = usage_delta(before, usage_now(gw))
+        kept = list(outcome.kept)
+        rejected = [example_of(r) for r in outcome.rejected]
+        rejected_ids = {ex.id for ex in rejected}
+        report = GenerationReport(
+            phase="pilot", strategy=strategy.name, training_method=project.meta.training_method,
+            requested=cfg.pilot_size, generated=len(examples), kept=len(kept), pass_rate=round(rate, 4),
+            retries=len(attempts) - 1, started_at=started_at, finished_at=now(),
+            seconds=round(time.monotonic() - t0, 3), prompt_tokens=int(used["prompt_tokens"]),
+            completion_tokens=int(used["completion_tokens"]), cost_usd=round(used["cost_usd"], 6),
+        )
+        merge_stats(report.filters, outcome.stats)
+        category_stats(report.categories, kept, rejected)
+        rejection_counts(report.rejections_by_reason, outcome.log_rows, rejected_ids)
+        scores = diversity_scores(outcome.log_rows, {ex.id for ex in kept})
+        if scores:
+            report.diversity_mean_similarity = round(sum(scores) / len(scores), 4)
+            report.diversity_max_similarity = round(max(scores), 4)
+        run = PilotRun(
+            pilot_id=ps.ids_hash([ex.id for ex in kept]), eval_hash=eval_hash, strategy=strategy.name,
+            strategy_reason=strategy.reason, model=model, attempts=attempts, requests=int(used["calls"]),
+            cache_hits=int(used["cache_hits"]), failed_requests=len(errors), feedback=generator.feedback[:],
+            offsets=offsets, finished_at=now(),
+        )
+        with project.writing():
+            project.write_rows(ps.PILOT_EXAMPLES, kept, TrainingExample)
+            project.write_rows(ps.PILOT_REJECTED, rejected, TrainingExample)
+            rp.write_quality_log(project, "pilot", failed_rows(outcome.log_rows, rejected_ids))
+            project.write(ps.PILOT_REPORT, report)
+            project.write(ps.PILOT_RUN, run)
+            save_feedback(project, fb)
+            project.reload()
+            if project.meta.is_done("generate", "pilot"):
+                project.mark("generate", "pilot", done=False)  # a new pilot needs a new spot-check
+            project.mark("generate", "pilot")
+            rp.update_summary(project, pilot=report)
+        return report
+    finally:
+        if own_gw:
+            gw.close()
+
+
+def run_pilot(project: Project, gateway: Any = None, **kwargs: Any) -> GenerationReport:
+    """Synchronous :func:`arun_pilot` (for the CLI and worker threads)."""
+    from core.llm.gateway import run_sync
+
+    return run_sync(arun_pilot(project, gateway, **kwargs))

@@ -1,0 +1,381 @@
+"""What the review screen reviews: one small adapter per kind ("evalset", "pilot").
+
+The screen (:mod:`screens.review`) only draws; a source knows the core calls behind it:
+
+    source = source_for(project, "evalset")
+    snap = source.load()                      # blocking: call it from a worker thread
+    source.rate(item_id, "good" | "bad", note)  # saved at once
+    source.undo(item_id)
+    result = source.conclude(progress)        # blocking, may call the LLM: worker thread
+    snap = source.approve()                   # approve the whole thing without the spot-check
+    source.build(progress)                    # only when source.can_build
+
+A :class:`Snapshot` is everything the screen shows: which state the review is in (``unbuilt``,
+``reviewing``, ``approved`` or ``unavailable``), the summary and status lines, a Markdown body for
+the states without a rater, and the current round's items with the ratings already saved.
+
+Skill 2 plugs the pilot in here: :func:`pilot_source` uses ``core.generate.review`` as soon as that
+module exists and offers the round API of :mod:`core.extract.review` (``current_round``, ``rate``,
+``undo``, ``conclude``, ``approve``); until then the pilot kind says which skill brings it.
+Importing this module imports no core module: each adapter imports what it drives when it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from tui.widgets.rater import RaterItem, Rating
+
+if TYPE_CHECKING:
+    from core.models.knowledge import EvalExample
+    from core.project import Project
+
+Progress = Callable[[str], None]
+
+UNBUILT, REVIEWING, APPROVED, UNAVAILABLE = "unbuilt", "reviewing", "approved", "unavailable"
+
+KIND_LABELS = {
+    "common": "common",
+    "edge": "edge case",
+    "out_of_scope": "out of scope",
+    "lookalike": "in-scope look-alike",
+}
+KIND_SHORT = {"common": "common", "edge": "edge", "out_of_scope": "out-of-scope", "lookalike": "look-alike"}
+
+
+@dataclass
+class Snapshot:
+    """What the screen shows for a review at one moment."""
+
+    state: str
+    summary: str = ""  # one or two short lines: counts
+    status: str = ""  # one line: where the review stands
+    body: str = ""  # Markdown, for the states without a rater
+    round: int = 0
+    items: list[RaterItem] = field(default_factory=list)
+    ratings: dict[str, Rating] = field(default_factory=dict)
+    rejected: int = 0  # items of this round rated bad
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.items) and all(it.id in self.ratings for it in self.items)
+
+
+@dataclass
+class Conclusion:
+    outcome: str  # "approved" | "regenerated" | "pending"
+    replaced: int  # how many rejected items were replaced
+    snapshot: Snapshot
+
+
+class ReviewSource:
+    """The base adapter: nothing to review. Subclasses fill in what their kind can do."""
+
+    kind = ""
+    title = "Review"
+    noun = "item"
+    can_build = False
+    build_label = "Build"
+
+    def __init__(self, project: "Project") -> None:
+        self.project = project
+
+    def load(self) -> Snapshot:
+        return Snapshot(UNAVAILABLE, body="Nothing to review.")
+
+    def build(self, progress: Progress | None = None) -> Snapshot:
+        raise NotImplementedError
+
+    def rate(self, item_id: str, rating: str, note: str | None = None) -> None:
+        raise NotImplementedError
+
+    def undo(self, item_id: str) -> None:
+        raise NotImplementedError
+
+    def conclude(self, progress: Progress | None = None) -> Conclusion:
+        raise NotImplementedError
+
+    def approve(self) -> Snapshot:
+        raise NotImplementedError
+
+    def approve_question(self, snap: Snapshot) -> str:
+        return f"Approve every {self.noun} without finishing the spot-check?"
+
+    def conclude_text(self, snap: Snapshot) -> str:
+        """The status line while a finished round is being concluded."""
+        if snap.rejected:
+            s = "s" if snap.rejected != 1 else ""
+            return f"round {snap.round}: replacing {snap.rejected} rejected {self.noun}{s} with your notes…"
+        return f"round {snap.round}: every {self.noun} rated good, approving…"
+
+
+class NotYetSource(ReviewSource):
+    """A kind whose core part is not built yet: the screen says so and offers nothing else."""
+
+    def __init__(self, project: "Project", kind: str, title: str, message: str) -> None:
+        super().__init__(project)
+        self.kind = kind
+        self.title = title
+        self.message = message
+
+    def load(self) -> Snapshot:
+        return Snapshot(UNAVAILABLE, status="not available yet", body=self.message)
+
+
+class RoundSource(ReviewSource):
+    """A review in rounds driven by a core module with the API of :mod:`core.extract.review`:
+    ``current_round(project)`` (.number, .sample, .review.ratings/.notes, .rejected, .approved,
+    .describe()), ``rate(project, id, good, note)``, ``undo(project, id)``,
+    ``conclude(project, gateway, progress)`` and ``approve(project)``."""
+
+    module_name = ""
+
+    def __init__(self, project: "Project", module: Any = None) -> None:
+        super().__init__(project)
+        self._module = module
+
+    @property
+    def core(self) -> Any:
+        if self._module is None:
+            self._module = importlib.import_module(self.module_name)
+        return self._module
+
+    # ------------------------------------------------------------ what subclasses shape
+
+    def render(self, item: Any) -> RaterItem:
+        """A rater item for one sampled item (generic: every field, as Markdown)."""
+        data = item.model_dump() if hasattr(item, "model_dump") else dict(vars(item))
+        ident = str(data.get("id", ""))
+        body = "\n\n".join(f"**{k}**\n\n{_quote(str(v))}" for k, v in data.items() if k != "id" and v not in ("", None))
+        return RaterItem(ident, ident or self.noun, body)
+
+    def summary(self) -> str:
+        return ""
+
+    def approved_body(self) -> str:
+        return f"## ✓ {self.title}: approved\n"
+
+    # ------------------------------------------------------------ the round API
+
+    def round_snapshot(self, rnd: Any, summary: str | None = None) -> Snapshot:
+        summary = self.summary() if summary is None else summary
+        if rnd.approved:
+            return Snapshot(APPROVED, summary, "approved and frozen", self.approved_body(), rnd.number)
+        ids = {ex.id for ex in rnd.sample}
+        review = rnd.review
+        ratings = {k: Rating(v, review.notes.get(k) or None) for k, v in review.ratings.items() if k in ids}
+        return Snapshot(REVIEWING, summary, rnd.describe(), "", rnd.number,
+                        [self.render(ex) for ex in rnd.sample], ratings, len(rnd.rejected))
+
+    def load(self) -> Snapshot:
+        return self.round_snapshot(self.core.current_round(self.project))
+
+    def rate(self, item_id: str, rating: str, note: str | None = None) -> None:
+        self.core.rate(self.project, item_id, rating == "good", note or "")
+
+    def undo(self, item_id: str) -> None:
+        self.core.undo(self.project, item_id)
+
+    def conclude(self, progress: Progress | None = None) -> Conclusion:
+        before = self.core.current_round(self.project)
+        rejected = len(before.rejected)
+        outcome = self.core.conclude(self.project, None, progress)
+        self.project.reload()
+        return Conclusion(outcome, rejected if outcome == "regenerated" else 0, self.load())
+
+    def approve(self) -> Snapshot:
+        self.core.approve(self.project)
+        self.project.reload()
+        return self.load()
+
+
+# ---------------------------------------------------------------- the eval set
+
+
+def _quote(text: str) -> str:
+    """Markdown block quote of a text (blank lines kept inside the quote)."""
+    lines = text.strip().splitlines() or [""]
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in lines)
+
+
+def _counts(counts: dict[str, int], order: tuple[str, ...] = (), labels: dict[str, str] | None = None) -> str:
+    keys = [k for k in order if counts.get(k)] + sorted(k for k in counts if k not in order and counts[k])
+    labels = labels or {}
+    return " · ".join(f"{labels.get(k, k)} {counts[k]}" for k in keys)
+
+
+def eval_summary(examples: list["EvalExample"]) -> str:
+    """Two lines: the total and the kinds; the difficulties and how many categories."""
+    from core.extract.evalset import summary
+    from core.models.knowledge import DIFFICULTIES, EVAL_KINDS
+
+    s = summary(examples)
+    cats = len([c for c in s["category"] if c != "out_of_scope"])
+    first = f"{len(examples)} examples · " + _counts(s["kind"], EVAL_KINDS, KIND_SHORT)
+    second = _counts(s["difficulty"], DIFFICULTIES) + f" · {cats} categor{'y' if cats == 1 else 'ies'}"
+    return f"{first}\n{second}"
+
+
+def eval_item(ex: "EvalExample") -> RaterItem:
+    refuse = " · must refuse" if ex.should_refuse else ""
+    title = f"{KIND_LABELS.get(ex.kind, ex.kind)} · {ex.category} · {ex.difficulty}{refuse}  ({ex.id})"
+    if ex.should_refuse:
+        answer = "Expected refusal"
+    elif ex.kind == "lookalike":
+        answer = "Reference answer (close to the WILL NOT line, but must be answered)"
+    else:
+        answer = "Reference answer"
+    parts = [f"**Input**\n\n{_quote(ex.input)}", f"**{answer}**\n\n{_quote(ex.reference)}"]
+    if ex.rationale.strip():
+        parts.append(f"**Why** {ex.rationale.strip()}")
+    if ex.provenance.strip():
+        parts.append(f"*From: {ex.provenance.strip()}*")
+    return RaterItem(ex.id, title, "\n\n".join(parts))
+
+
+class EvalSetSource(RoundSource):
+    """The held-out eval set: build it from the plan, spot-check it in rounds, approve (freeze) it."""
+
+    kind = "evalset"
+    title = "Eval-set review"
+    noun = "example"
+    can_build = True
+    module_name = "core.extract.review"
+
+    def __init__(self, project: "Project") -> None:
+        super().__init__(project)
+        self._examples: list["EvalExample"] | None = None
+
+    def render(self, item: Any) -> RaterItem:
+        return eval_item(item)
+
+    def summary(self) -> str:
+        return eval_summary(self._examples or [])
+
+    def built(self) -> bool:
+        from core.project import EVAL_SET
+
+        self.project.reload()
+        return self.project.exists(EVAL_SET) and self.project.meta.is_done("extract", "evalset")
+
+    def load(self) -> Snapshot:
+        if not self.built():
+            return self.plan_snapshot()
+        from core.extract.evalset import load_eval_set
+
+        examples = load_eval_set(self.project)
+        self._examples = examples
+        return self.round_snapshot(self.core.current_round(self.project, examples))
+
+    def plan_snapshot(self) -> Snapshot:
+        from core.errors import TunesmithError
+        from core.extract import evalset as ev
+
+        cfg = self.project.meta.config.extract
+        slug = self.project.slug
+        lines = ["## No eval set yet", ""]
+        try:
+            plan = ev.plan_for(self.project)
+        except TunesmithError as exc:
+            lines += [f"The plan cannot be made yet: {exc}", ""]
+            summary = f"eval set: {cfg.eval_set_size} examples planned"
+        else:
+            k = plan.by_kind()
+            lines += [
+                f"**Plan:** {plan.size} held-out examples in {len(plan.cells)} quota cells",
+                "",
+                f"- {k['common']} common, {k['edge']} edge cases",
+                f"- {k['out_of_scope']} out of scope (must be refused), "
+                f"{k['lookalike']} in-scope look-alikes (must be answered)",
+                "- by category: " + _counts(plan.by_category()),
+                "- by difficulty: " + _counts(plan.by_difficulty()),
+                "",
+            ]
+            summary = f"eval set: {plan.size} examples planned · out-of-scope ratio {cfg.out_of_scope_ratio:.2f}"
+        progress = self.project.cache_dir / ev.PROGRESS_FILE
+        if progress.exists():
+            lines += ["An interrupted build left its progress: **g** resumes it without paying again.", ""]
+        lines += [
+            f"Press **g** to build it with the generator LLM; then spot-check {cfg.spot_check_size} "
+            f"examples here. Approval freezes the set. (CLI: `tunesmith evalset {slug}`)",
+        ]
+        return Snapshot(UNBUILT, summary, "no eval set yet · g builds it", "\n".join(lines))
+
+    def build(self, progress: Progress | None = None) -> Snapshot:
+        from core.extract.evalset import build_eval_set
+
+        build_eval_set(self.project, None, None, progress=progress)
+        self.project.reload()
+        return self.load()
+
+    def approved_body(self) -> str:
+        from core.models.knowledge import EvalReview
+        from core.project import EVAL_REVIEW
+
+        review = self.project.read_or(EVAL_REVIEW, EvalReview)
+        when = review.approved_at.strftime("%Y-%m-%d %H:%M UTC") if review and review.approved_at else "?"
+        digest = (review.frozen_hash or "")[:12] if review else ""
+        n = len(self._examples or [])
+        return "\n".join([
+            "## ✓ Eval set approved and frozen",
+            "",
+            f"{n} examples, approved {when} (sha256 {digest}…). Later stages use it exactly as it is; "
+            "training data is checked against it for leakage.",
+            "",
+            f"**Next:** {self.project.meta.next_hint()}",
+        ])
+
+    def approve_question(self, snap: Snapshot) -> str:
+        n = len(self._examples or [])
+        left = sum(1 for it in snap.items if it.id not in snap.ratings)
+        spot = f" ({left} of {len(snap.items)} spot-check examples are not rated yet)" if left else ""
+        return (f"Approve and freeze all {n} examples without finishing the spot-check{spot}?\n"
+                "Later stages rely on the frozen set never changing.")
+
+
+# ---------------------------------------------------------------- the pilot (skill 2)
+
+PILOT_NOT_YET = (
+    "## The pilot review arrives with skill 2\n\n"
+    "Skill 2 generates a pilot batch of training data; this screen will spot-check it with the "
+    "same keys as the eval-set review (y ✓, n ✗, c note, u undo), before the data is scaled up.\n\n"
+    "Meanwhile: build and approve the eval set (**e** on the dashboard)."
+)
+ROUND_API = ("current_round", "rate", "undo", "conclude", "approve")
+
+
+class PilotSource(RoundSource):
+    """The pilot data (skill 2), through ``core.generate.review``'s round API."""
+
+    kind = "pilot"
+    title = "Pilot review"
+    noun = "record"
+    module_name = "core.generate.review"
+
+
+def pilot_source(project: "Project") -> ReviewSource:
+    if importlib.util.find_spec("core.generate.review") is None:
+        return NotYetSource(project, "pilot", "Pilot review", PILOT_NOT_YET)
+    module = importlib.import_module("core.generate.review")
+    missing = [name for name in ROUND_API if not callable(getattr(module, name, None))]
+    if missing:
+        return NotYetSource(project, "pilot", "Pilot review",
+                            PILOT_NOT_YET + f"\n\n(core.generate.review does not offer {', '.join(missing)} yet.)")
+    return PilotSource(project, module)
+
+
+SOURCES: dict[str, Callable[["Project"], ReviewSource]] = {
+    "evalset": EvalSetSource,
+    "pilot": pilot_source,
+}
+
+
+def source_for(project: "Project", kind: str) -> ReviewSource:
+    try:
+        factory = SOURCES[kind]
+    except KeyError:
+        raise ValueError(f"no review of kind {kind!r} (known: {', '.join(SOURCES)})") from None
+    return factory(project)
