@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "core.commands.interview",
     "core.commands.boundaries",
     "core.commands.evalset",
+    "core.commands.generate",
     "core.commands.reserved",
 )
 

@@ -10,11 +10,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Input, Label, ListItem, ListView, Static
+from textual.widgets import Header, Input, Label, ListItem, ListView, Static
 
 from core.extract import boundaries as ops
 from core.models.knowledge import ScopeBoundaries
 from core.project import BOUNDARIES, Project
+from tui.widgets.key_bar import KeyBar
 from tui.workers import background
 
 
@@ -77,7 +78,7 @@ class BoundariesScreen(Screen):
         self.bounds: ScopeBoundaries | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(show_clock=False, icon="♪")
         yield Static("", id="bounds-state")
         with Horizontal(id="bounds-columns"):
             for name in ("will", "will_not"):
@@ -87,7 +88,7 @@ class BoundariesScreen(Screen):
         with Vertical(id="bounds-hard"):
             yield Label(ops.LABELS["hard_constraints"], classes="bounds-label")
             yield StatementList(id="hard_constraints")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self.project.exists(BOUNDARIES):

@@ -151,6 +151,20 @@ class Nudge(Message):
 # ---------------------------------------------------------------- the screen
 
 
+def _keys(keys: tuple[str, str], action: str, description: str, ident: str, tooltip: str) -> list[Binding]:
+    """One action on two keys, shown once as 'tab/^e' (the second key works but is not listed twice)."""
+    first, second = keys
+    shown = "/".join(_display(k) for k in keys)
+    return [
+        Binding(first, action, description, id=ident, priority=True, key_display=shown, tooltip=tooltip),
+        Binding(second, action, description, id=f"{ident}.alt", priority=True, show=False, tooltip=tooltip),
+    ]
+
+
+def _display(key: str) -> str:
+    return {"ctrl+e": "^e", "ctrl+s": "^s", "ctrl+b": "^b", "f2": "F2", "alt+left": "alt+←"}.get(key, key)
+
+
 class InterviewScreen(Screen):
     BINDINGS = [
         # persona step
@@ -168,12 +182,12 @@ class InterviewScreen(Screen):
                 tooltip="Highlight the previous suggestion"),
         Binding("down", "move(1)", "Down", id="interview.down", group=MOVE,
                 tooltip="Highlight the next suggestion"),
-        Binding("tab,ctrl+e", "edit_suggestion", "Edit suggestion", id="interview.edit_suggestion",
-                priority=True, key_display="tab/^e", tooltip="Copy the highlighted suggestion into the answer field to edit it"),
-        Binding("ctrl+s,f2", "skip", "Skip", id="interview.skip", priority=True, key_display="^s/F2",
-                tooltip="Skip this question (it still counts toward the maximum)"),
-        Binding("ctrl+b,alt+left", "back", "Back", id="interview.back", priority=True, key_display="^b/alt+←",
-                tooltip="Re-open the previous question for a new answer"),
+        *_keys(("tab", "ctrl+e"), "edit_suggestion", "Edit suggestion", "interview.edit_suggestion",
+               "Copy the highlighted suggestion into the answer field to edit it"),
+        *_keys(("ctrl+s", "f2"), "skip", "Skip", "interview.skip",
+               "Skip this question (it still counts toward the maximum)"),
+        *_keys(("ctrl+b", "alt+left"), "back", "Back", "interview.back",
+               "Re-open the previous question for a new answer"),
         # summary step
         Binding("b", "boundaries", "Boundaries", id="interview.boundaries",
                 tooltip="Open the boundary editor: review and approve WILL / WILL NOT"),
@@ -272,7 +286,7 @@ class InterviewScreen(Screen):
         box = self.query_one("#iv-notice", Static)
         if notices:
             box.update("⚠ " + notice_text(notices[-1]))
-        elif offline and not str(box.render()).strip():
+        elif offline and not str(box.content).strip():
             box.update("⚠ Running on the built-in question bank: questions are not tailored to your answers")
         box.display = offline or bool(notices)
 

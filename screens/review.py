@@ -10,6 +10,9 @@ What is reviewed comes from an adapter in :mod:`screens.review_sources`; this sc
   regenerated with the notes and the next round reviews the replacements;
 - **a** approves the whole set without the spot-check (after a confirmation), like
   ``tunesmith evalset NAME --approve``; **r** concludes a finished round again after a failure.
+
+The pilot review (kind="pilot") is the same screen over the pilot's adapter: one round per pilot,
+approved above the approval rate, otherwise rejected with the notes fed to the generator.
 """
 
 from __future__ import annotations
@@ -127,7 +130,7 @@ class ReviewScreen(Screen):
     @background("review-approve")
     def approve(self) -> None:
         assert self.source is not None
-        self.post_message(ReviewLoaded(self.source.approve(), "Eval set approved and frozen."))
+        self.post_message(ReviewLoaded(self.source.approve(), self.source.approved_note))
 
     def reporter(self) -> Callable[[str], None]:
         """A progress callback for core calls running in a worker thread."""
@@ -151,14 +154,8 @@ class ReviewScreen(Screen):
         self.busy = ""
         result = message.conclusion
         await self.show(result.snapshot)
-        if result.outcome == "approved":
-            self.notify("Eval set approved and frozen." if self.kind == "evalset" else "Approved.",
-                        title=self.COMMAND_PREFIX)
-        elif result.outcome == "regenerated":
-            n = result.replaced
-            noun = self.source.noun if self.source else "item"
-            self.notify(f"Replaced {n} rejected {noun}{'s' if n != 1 else ''}; round {result.snapshot.round} "
-                        f"reviews the replacement{'s' if n != 1 else ''}.", title=self.COMMAND_PREFIX)
+        if result.note:
+            self.notify(result.note, title=self.COMMAND_PREFIX)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         """Let the App show the error (the message bubbles on); put the screen back in a usable state."""

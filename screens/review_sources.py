@@ -11,13 +11,14 @@ The screen (:mod:`screens.review`) only draws; a source knows the core calls beh
     source.build(progress)                    # only when source.can_build
 
 A :class:`Snapshot` is everything the screen shows: which state the review is in (``unbuilt``,
-``reviewing``, ``approved`` or ``unavailable``), the summary and status lines, a Markdown body for
-the states without a rater, and the current round's items with the ratings already saved.
+``reviewing``, ``approved``, ``concluded`` (closed without approval) or ``unavailable``), the summary
+and status lines, a Markdown body for the states without a rater, and the current round's items with
+the ratings already saved.
 
-Skill 2 plugs the pilot in here: :func:`pilot_source` uses ``core.generate.review`` as soon as that
-module exists and offers the round API of :mod:`core.extract.review` (``current_round``, ``rate``,
-``undo``, ``conclude``, ``approve``); until then the pilot kind says which skill brings it.
-Importing this module imports no core module: each adapter imports what it drives when it runs.
+The pilot (skill 2) plugs in the same way: :func:`pilot_source` gives :class:`PilotSource` (over
+``core.generate.review``) when that module exists, and otherwise a state that says which skill
+brings it. Importing this module imports no core module: each adapter imports what it drives when
+it runs.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
-UNBUILT, REVIEWING, APPROVED, UNAVAILABLE = "unbuilt", "reviewing", "approved", "unavailable"
+UNBUILT, REVIEWING, APPROVED, CONCLUDED, UNAVAILABLE = "unbuilt", "reviewing", "approved", "concluded", "unavailable"
 
 KIND_LABELS = {
     "common": "common",
@@ -66,9 +67,10 @@ class Snapshot:
 
 @dataclass
 class Conclusion:
-    outcome: str  # "approved" | "regenerated" | "pending"
+    outcome: str  # evalset: "approved" | "regenerated" | "pending"; pilot: "approved" | "rejected" | "pending"
     replaced: int  # how many rejected items were replaced
     snapshot: Snapshot
+    note: str = ""  # what the screen tells the user (a notification)
 
 
 class ReviewSource:
@@ -78,7 +80,7 @@ class ReviewSource:
     title = "Review"
     noun = "item"
     can_build = False
-    build_label = "Build"
+    approved_note = "Approved."
 
     def __init__(self, project: "Project") -> None:
         self.project = project
@@ -182,9 +184,19 @@ class RoundSource(ReviewSource):
     def conclude(self, progress: Progress | None = None) -> Conclusion:
         before = self.core.current_round(self.project)
         rejected = len(before.rejected)
-        outcome = self.core.conclude(self.project, None, progress)
+        outcome = self._conclude(progress)
         self.project.reload()
-        return Conclusion(outcome, rejected if outcome == "regenerated" else 0, self.load())
+        result = Conclusion(outcome, rejected if outcome == "regenerated" else 0, self.load())
+        result.note = self.conclusion_note(result)
+        return result
+
+    def _conclude(self, progress: Progress | None) -> str:
+        return self.core.conclude(self.project, None, progress)
+
+    def conclusion_note(self, result: Conclusion) -> str:
+        if result.outcome == "approved":
+            return f"{self.title.removesuffix(' review')} approved."
+        return ""
 
     def approve(self) -> Snapshot:
         self.core.approve(self.project)
@@ -243,6 +255,7 @@ class EvalSetSource(RoundSource):
     title = "Eval-set review"
     noun = "example"
     can_build = True
+    approved_note = "Eval set approved and frozen."
     module_name = "core.extract.review"
 
     def __init__(self, project: "Project") -> None:
@@ -273,6 +286,7 @@ class EvalSetSource(RoundSource):
     def plan_snapshot(self) -> Snapshot:
         from core.errors import TunesmithError
         from core.extract import evalset as ev
+        from core.models.knowledge import DIFFICULTIES
 
         cfg = self.project.meta.config.extract
         slug = self.project.slug
@@ -290,8 +304,8 @@ class EvalSetSource(RoundSource):
                 f"- {k['common']} common, {k['edge']} edge cases",
                 f"- {k['out_of_scope']} out of scope (must be refused), "
                 f"{k['lookalike']} in-scope look-alikes (must be answered)",
-                "- by category: " + _counts(plan.by_category()),
-                "- by difficulty: " + _counts(plan.by_difficulty()),
+                "- by category: " + _counts({c: n for c, n in plan.by_category().items() if c != "out_of_scope"}),
+                "- by difficulty: " + _counts(plan.by_difficulty(), DIFFICULTIES),
                 "",
             ]
             summary = f"eval set: {plan.size} examples planned · out-of-scope ratio {cfg.out_of_scope_ratio:.2f}"
@@ -328,6 +342,15 @@ class EvalSetSource(RoundSource):
             f"**Next:** {self.project.meta.next_hint()}",
         ])
 
+    def conclusion_note(self, result: Conclusion) -> str:
+        if result.outcome == "approved":
+            return "Eval set approved and frozen."
+        if result.outcome == "regenerated":
+            n, s = result.replaced, "s" if result.replaced != 1 else ""
+            return (f"Replaced {n} rejected example{s}; round {result.snapshot.round} reviews the "
+                    f"replacement{s}.")
+        return ""
+
     def approve_question(self, snap: Snapshot) -> str:
         n = len(self._examples or [])
         left = sum(1 for it in snap.items if it.id not in snap.ratings)
@@ -338,33 +361,94 @@ class EvalSetSource(RoundSource):
 
 # ---------------------------------------------------------------- the pilot (skill 2)
 
+PILOT_CORE = "core.generate.review"  # the core module the pilot review drives (skill 2)
+
 PILOT_NOT_YET = (
     "## The pilot review arrives with skill 2\n\n"
     "Skill 2 generates a pilot batch of training data; this screen will spot-check it with the "
     "same keys as the eval-set review (y ✓, n ✗, c note, u undo), before the data is scaled up.\n\n"
     "Meanwhile: build and approve the eval set (**e** on the dashboard)."
 )
-ROUND_API = ("current_round", "rate", "undo", "conclude", "approve")
+
+
+def pilot_item(ex: Any) -> RaterItem:
+    """A rater item for one pilot TrainingExample: what it asks, its response(s), why it exists."""
+    from core.generate.records import prompt_of, responses
+
+    title = f"{ex.kind} · {ex.category} · {ex.difficulty} · {ex.format}  ({ex.id})"
+    parts = []
+    for m in prompt_of(ex.record):
+        role = str(m.get("role", "")).capitalize() or "Prompt"
+        parts.append(f"**{role}**\n\n{_quote(str(m.get('content', '')))}")
+    for column, text in responses(ex.record).items():
+        parts.append(f"**{column.capitalize()}**\n\n{_quote(text)}")
+    if "label" in ex.record:
+        parts.append(f"**Label** {ex.record['label']}")
+    if ex.exercises:
+        parts.append(f"**Exercises** {ex.exercises}")
+    parts.append(f"*Strategy {ex.strategy} · {ex.model} · prompt {ex.prompt_version}*")
+    return RaterItem(ex.id, title, "\n\n".join(parts))
 
 
 class PilotSource(RoundSource):
-    """The pilot data (skill 2), through ``core.generate.review``'s round API."""
+    """The pilot's spot-check, over ``core.generate.review``: one round per pilot; above the approval
+    rate the scale-up is approved, otherwise the notes go to the generator for the next pilot."""
 
     kind = "pilot"
     title = "Pilot review"
-    noun = "record"
+    noun = "example"
     module_name = "core.generate.review"
+    approved_note = "Pilot approved without the spot-check: the scale-up may start."
+
+    def render(self, item: Any) -> RaterItem:
+        return pilot_item(item)
+
+    def load(self) -> Snapshot:
+        from core.errors import StageNotReady
+
+        try:
+            rnd = self.core.current_round(self.project)
+        except StageNotReady as exc:
+            return Snapshot(UNAVAILABLE, "", "no pilot to review yet",
+                            f"## No pilot to review yet\n\n{exc}\n\nThe generation screen makes it "
+                            f"(**g** on the dashboard).")
+        summary = (f"pilot review: {len(rnd.sample)} sampled examples · "
+                   + self.core.approval_rule(rnd.approval_rate))
+        if rnd.outcome == "approved":
+            body = "\n".join(["## ✓ Pilot approved", "", rnd.describe(), "",
+                              f"**Next:** {self.project.meta.next_hint()}"])
+            return Snapshot(APPROVED, summary, rnd.describe(), body, rnd.number)
+        if rnd.outcome:
+            body = "\n".join([
+                f"## ✗ Pilot {rnd.outcome}", "", rnd.describe(), "",
+                "Your notes go to the generator as feedback for the next pilot.", "",
+                f"**Next:** {self.project.meta.next_hint()}"])
+            return Snapshot(CONCLUDED, summary, rnd.describe(), body, rnd.number)
+        return self.round_snapshot(rnd, summary)
+
+    def _conclude(self, progress: Progress | None) -> str:
+        return self.core.conclude(self.project)
+
+    def conclude_text(self, snap: Snapshot) -> str:
+        return f"pilot review round {snap.round}: concluding…"
+
+    def conclusion_note(self, result: Conclusion) -> str:
+        if result.outcome == "approved":
+            return "Pilot approved: the scale-up may start."
+        if result.outcome == "rejected":
+            return "Pilot rejected: your notes go to the generator; regenerate the pilot."
+        return ""
+
+    def approve_question(self, snap: Snapshot) -> str:
+        left = sum(1 for it in snap.items if it.id not in snap.ratings)
+        spot = f" ({left} of {len(snap.items)} are not rated yet)" if left else ""
+        return f"Approve the scale-up without finishing the pilot spot-check{spot}?"
 
 
 def pilot_source(project: "Project") -> ReviewSource:
-    if importlib.util.find_spec("core.generate.review") is None:
+    if importlib.util.find_spec(PILOT_CORE) is None:
         return NotYetSource(project, "pilot", "Pilot review", PILOT_NOT_YET)
-    module = importlib.import_module("core.generate.review")
-    missing = [name for name in ROUND_API if not callable(getattr(module, name, None))]
-    if missing:
-        return NotYetSource(project, "pilot", "Pilot review",
-                            PILOT_NOT_YET + f"\n\n(core.generate.review does not offer {', '.join(missing)} yet.)")
-    return PilotSource(project, module)
+    return PilotSource(project)
 
 
 SOURCES: dict[str, Callable[["Project"], ReviewSource]] = {

@@ -390,6 +390,7 @@ def test_parse_json_repairs_common_faults():
     assert parse_json('```json\n{"a": [1, 2,],}\n```') == {"a": [1, 2]}
     assert parse_json("Sure! {a: True, 'b': None} hope that helps") == {"a": True, "b": None}
     assert parse_json('[{"x": "line\nbreak"}] trailing') == [{"x": "line\nbreak"}]
+    assert parse_json('Scores [1-5] follow: {"score": 3}', expect="{") == {"score": 3}
     assert parse_json('{"k": 1 /* note */, // more\n "j": "x"}') == {"k": 1, "j": "x"}
     with pytest.raises(ValueError, match="not valid JSON"):
         parse_json('{"a": 1,')
@@ -408,3 +409,16 @@ async def test_structured_without_schema_support_puts_the_schema_in_the_prompt(s
     sent = srv.requests[-1]
     assert "response_format" not in sent
     assert sent["messages"][0]["content"].startswith("You are a judge.") and '"score"' in sent["messages"][0]["content"]
+
+
+def test_circuit_opens_on_a_high_failure_ratio():
+    from core.llm.limiter import CircuitBreaker
+
+    breaker = CircuitBreaker(threshold=8, window=20, ratio=0.8)
+    for i in range(20):
+        breaker.record_success() if i % 7 == 0 else breaker.record_failure("HTTP 503")
+        if i < 19:
+            assert not breaker.is_open
+    assert breaker.is_open
+    with pytest.raises(CircuitOpen, match=r"paused: 17 of the last 20 calls to the provider failed \(last error: HTTP 503\)"):
+        breaker.check()

@@ -172,6 +172,13 @@ async def test_undo_withdraws_the_saved_rating(projects_root: Path) -> None:
         screen = await open_review(pilot, app, p)
         assert rater_of(screen).current.id == second
         assert "1/5 rated" in text(screen, "#review-status")
+        # escape first drops a note being typed, then leaves
+        await pilot.press("c", *"hm", "escape")
+        await pilot.pause()
+        assert app.screen is screen and saved_review(p).notes == {}
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ReviewScreen)
 
 
 async def test_a_bad_rating_regenerates_and_the_next_round_reviews_the_replacement(
@@ -276,10 +283,14 @@ async def test_build_errors_reach_the_error_dialog(projects_root: Path) -> None:
 
 # ---------------------------------------------------------------- the pilot
 
+HAS_PILOT_CORE = importlib.util.find_spec("core.generate.review") is not None
 
-@pytest.mark.skipif(importlib.util.find_spec("core.generate.review") is not None,
-                    reason="core.generate.review exists: the pilot review is skill 2's to test")
-async def test_pilot_kind_says_it_arrives_with_skill_2(projects_root: Path) -> None:
+
+async def test_pilot_kind_without_its_core_says_it_arrives_with_skill_2(
+        projects_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import screens.review_sources as sources
+
+    monkeypatch.setattr(sources, "PILOT_CORE", "core.generate.no_such_review")
     p = _project(projects_root)
     app = TunesmithApp(projects_root)
     async with app.run_test(size=SIZE) as pilot:
@@ -289,3 +300,57 @@ async def test_pilot_kind_says_it_arrives_with_skill_2(projects_root: Path) -> N
         shown = {desc for _k, desc, _e in key_items(screen)}
         assert "Build" not in shown and "Approve all" not in shown and "Back" in shown
         fits(screen)
+
+
+def write_pilot(p: Project, n: int = 4) -> list:
+    from core.generate import pipeline_state as ps
+    from core.models.data import TrainingExample
+
+    p.reload()
+    p.meta.config.generate.pilot_review_size = n
+    p.save()
+    p.write(ps.PILOT_RUN, ps.PilotRun(pilot_id="pilot-1", eval_hash="0" * 12, strategy="direct"))
+    rows = [TrainingExample(
+        id=f"tr-{i:04d}", format="sft_conversational", category=("billing", "paperwork")[i % 2],
+        difficulty="easy", strategy="direct", model="fake", prompt_version="v1",
+        record={"messages": [{"role": "user", "content": f"pilot question {i}?"},
+                             {"role": "assistant", "content": f"pilot answer {i}."}]})
+        for i in range(n)]
+    p.write_rows(ps.PILOT_EXAMPLES, rows, TrainingExample)
+    p.mark("generate", "pilot")
+    return rows
+
+
+@pytest.mark.skipif(not HAS_PILOT_CORE, reason="the pilot review's core (skill 2) is not there")
+async def test_pilot_review_approves_the_scale_up(projects_root: Path) -> None:
+    p = _project(projects_root)
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_review(pilot, app, p, kind="pilot")
+        assert screen.rater is None and "No pilot to review yet" in info_text(screen)
+        await pilot.press("escape")
+        await pilot.pause()
+        write_pilot(p)
+        screen = await open_review(pilot, app, p, kind="pilot")
+        rater = rater_of(screen)
+        assert len(rater.items) == 4 and "pilot question" in rater.items[0].body
+        fits(screen)
+        await pilot.press("y", "u", "y", "y", "y", "y")
+        await settle(pilot, app)
+        p.reload()
+        assert p.meta.is_done("generate", "pilot_approved")
+        assert screen.rater is None and "Pilot approved" in info_text(screen)
+
+
+@pytest.mark.skipif(not HAS_PILOT_CORE, reason="the pilot review's core (skill 2) is not there")
+async def test_pilot_review_rejects_with_notes(projects_root: Path) -> None:
+    p = _project(projects_root)
+    write_pilot(p)
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_review(pilot, app, p, kind="pilot")
+        await pilot.press("c", *"too terse", "enter", "n", "y", "y", "y")
+        await settle(pilot, app)
+        p.reload()
+        assert not p.meta.is_done("generate", "pilot_approved") and not p.meta.is_done("generate", "pilot")
+        assert screen.rater is None and "Pilot rejected" in info_text(screen)

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="build a new set even if one exists or is approved (withdraws the approval and later steps)")
     p.set_defaults(func=cmd_evalset)
 
-    p = sub.add_parser("review", help="spot-check the eval set (stdin: y, or n and an optional note, per example)")
+    p = sub.add_parser("review", help="spot-check the eval set or the pilot (stdin: y, or n and a note, per example)")
     p.add_argument("name")
     p.add_argument("what", choices=("evalset", "pilot"))
     p.set_defaults(func=cmd_review)
@@ -125,8 +125,9 @@ def parse_rating(line: str) -> tuple[bool, str] | None:
 
 def cmd_review(args: argparse.Namespace) -> int:
     if args.what == "pilot":
-        print("tunesmith review: the pilot review arrives with skill 2", file=sys.stderr)
-        return 1
+        from core.commands.generate import review_pilot
+
+        return review_pilot(Project.open(args.name), sys.stdin)
     return review_evalset(Project.open(args.name), sys.stdin)
 
 

@@ -11,7 +11,6 @@ import sys
 
 # name -> (help, issue that delivers it, argument adder)
 RESERVED: dict[str, tuple[str, str]] = {
-    "generate": ("generate training data (pilot, scale, resume)", "skill 2 (issue #4)"),
     "train": ("train a model locally or on HF Jobs", "skill 3 (issue #5)"),
     "runs": ("list training runs", "skill 3 (issue #5)"),
     "logs": ("show a run's log", "skill 3 (issue #5)"),
@@ -28,13 +27,7 @@ RESERVED: dict[str, tuple[str, str]] = {
 def _args(name: str, p: argparse.ArgumentParser) -> None:
     if name != "serve":
         p.add_argument("name")
-    if name == "generate":
-        g = p.add_mutually_exclusive_group(required=True)
-        g.add_argument("--pilot", action="store_true")
-        g.add_argument("--scale", action="store_true")
-        g.add_argument("--resume", action="store_true")
-        p.add_argument("--target", type=int)
-    elif name == "train":
+    if name == "train":
         p.add_argument("--backend", choices=("local", "hf_jobs"))
         p.add_argument("--base-model")
         p.add_argument("--yes", action="store_true")

@@ -30,51 +30,77 @@ from core.project import BOUNDARIES, Project
 FATAL = (CircuitOpen, BudgetExceeded, LLMNotConfigured)
 MAX_FEEDBACK_LINES = 12
 
-# reason code (or a word in it) -> the instruction the generator gets when many examples fail for it
+# reason code (exact, else a word in it) -> the instruction the generator gets when many examples fail for it
 REASON_INSTRUCTIONS: dict[str, str] = {
+    # length
     "too_short": "Many responses were too short: write complete, substantive responses that fully answer "
                  "the request (several sentences, not one line).",
     "too_long": "Many responses were too long: keep each response focused and well within the length limit.",
-    "format": "Many examples broke the required format: follow the JSON schema exactly, with every "
-              "required field and the right roles.",
-    "missing": "Many examples lacked required parts: include every required component in each response.",
-    "template": "Many responses skipped steps of the response template: follow every template step in order.",
-    "incomplete": "Many responses were incomplete: finish every response; never stop mid-sentence.",
-    "truncat": "Many responses were cut off: finish every response; never stop mid-sentence.",
-    "repetit": "Many responses repeated themselves: never repeat sentences or phrases; vary the wording.",
-    "placeholder": "Many responses contained placeholders (like [NAME] or TODO): write concrete text, "
+    # format
+    "wrong_format": "Many examples were in the wrong format: follow the JSON schema exactly.",
+    "wrong_keys": "Many examples had missing or extra fields: return exactly the fields the schema asks for.",
+    "not_conversational": "Many examples were not proper conversations: give a user input and a response.",
+    "bad_message": "Many examples had malformed messages: every input and response must be plain text.",
+    "empty_content": "Many examples had an empty input or response: fill in every field with real text.",
+    "bad_roles": "Many conversations had the wrong turn order: the user speaks first, the assistant answers.",
+    "bad_label": "Many examples had a wrong label: use exactly the labels asked for.",
+    "identical_pair": "Many good and bad responses were identical: make the bad response clearly different.",
+    "template": "Many examples did not render with the model's chat template: write plain text without special "
+                "tokens or markup that imitates chat formatting.",
+    # completeness
+    "missing_input": "Many examples had no user input: every example needs the user's message.",
+    "missing_response": "Many examples had no response: every example needs a complete response.",
+    "missing_rejected": "Many examples lacked the worse response: always write it.",
+    "missing_reference": "Many examples lacked the reference answer: always write it.",
+    "ends_mid_sentence": "Many responses stopped mid-sentence: finish every response with a complete sentence.",
+    "missing_template_steps": "Many responses skipped steps of the response template: follow every template "
+                              "step, in order, in every response.",
+    # coherence
+    "placeholder": "Many responses contained placeholders (like [NAME], <insert> or TODO): write concrete text, "
                    "never placeholders.",
-    "boilerplate": "Many responses were boilerplate: avoid filler such as 'As an AI language model'; "
-                   "answer directly.",
-    "incoheren": "Many responses were incoherent: write clear, well-organised responses that stay on the "
-                 "question.",
-    "out_of_scope": "Many in-scope examples drifted out of scope: keep in-scope requests and answers strictly "
-                    "within what the assistant WILL do.",
-    "scope": "Many examples broke the scope boundaries: respect the WILL and WILL NOT lists exactly.",
-    "refus": "Many refusal examples did not really refuse: for out-of-scope requests, decline clearly, say "
-             "why briefly, and point to a better resource, without doing the task.",
-    "duplicate": "Many examples were near-duplicates of others: vary the situations, wording, user personas, "
-                 "details and lengths much more.",
-    "similar": "Many examples were too similar to others: vary the situations, wording and details much more.",
-    "leak": "Many examples were too close to the held-out eval set: invent new situations instead of "
-            "common textbook ones.",
+    "boilerplate": "Many responses were boilerplate: avoid filler such as 'As an AI language model'; answer "
+                   "directly.",
+    "repetitive": "Many responses repeated themselves: never repeat sentences or phrases; vary the wording.",
+    "truncated": "Many responses were cut off: keep responses short enough to finish, and always finish them.",
+    "garbage": "Many responses were garbled: write clear, well-formed natural language.",
+    # constraints
+    "refusal_missing": "Many refusal examples did not really refuse: for out-of-scope requests, decline clearly, "
+                       "say briefly why, and point to a better resource, without doing the task.",
+    "unexpected_refusal": "Many in-scope requests were declined: answer every in-scope request fully; decline only "
+                          "what is on the WILL NOT list.",
+    "out_of_scope_content": "Many in-scope examples drifted out of scope: keep requests and answers strictly within "
+                            "what the assistant WILL do.",
+    "violates_never": "Many responses did something the model must NEVER do: respect every NEVER rule and hard "
+                      "constraint.",
+    # diversity and leakage
+    "near_duplicate": "Many examples were near-duplicates of others: vary the situations, user personas, wording, "
+                      "details and lengths much more.",
+    "leak": "Many examples were too close to the held-out eval set: invent new situations instead of common "
+            "textbook ones.",
+    # safety
     "toxic": "Some examples contained harmful or toxic language: keep every example safe, respectful and "
              "appropriate for the audience.",
-    "unsafe": "Some examples were unsafe: keep every example safe and appropriate for the audience.",
+    "prohibited_topic": "Some examples touched prohibited topics: stay away from them entirely.",
+    "inappropriate_for_audience": "Some examples were inappropriate for the audience: keep every example suitable "
+                                  "for it.",
+    # custom filters
     "empathy": "Many responses lacked empathy: acknowledge the user's feelings before helping.",
     "code": "Much of the code did not run: write complete, runnable code and check it carefully.",
     "factual": "Some responses contradicted the knowledge base: state only facts consistent with it.",
-    "rejected_not_worse": "Many rejected responses were not clearly worse than the chosen ones: make the "
-                          "rejected response clearly worse in the requested way.",
-    "same": "Many chosen and rejected responses were the same: make them clearly different.",
+    "duplicate": "Many examples were near-duplicates of others: vary the situations and wording much more.",
 }
 
 
 def instruction_for(reason: str, filter_name: str = "") -> str:
     """One human-readable instruction for a rejection reason code."""
+    from core.generate.filters.chain import REASON_HINTS
+
     code = reason.lower()
     if code in REASON_INSTRUCTIONS:
         return REASON_INSTRUCTIONS[code]
+    if code in REASON_HINTS:
+        hint = REASON_HINTS[code]
+        return f"Many examples were rejected ({code.replace('_', ' ')}): {hint}."
     for key, text in REASON_INSTRUCTIONS.items():
         if key in code:
             return text
@@ -284,10 +310,9 @@ def example_of(item: Any) -> TrainingExample:
     return getattr(item, "example")
 
 
-def diversity_scores(log_rows: list[Any], kept_ids: set[str]) -> list[float]:
+def diversity_scores(outcome: Any) -> list[float]:
     """Each kept example's highest similarity to the examples kept before it (the diversity filter's score)."""
-    return [float(r.score) for r in log_rows
-            if r.example_id in kept_ids and r.score is not None and "divers" in r.filter]
+    return [float(s) for s in outcome.scores("diversity") if s is not None and s >= 0]
 
 
 def failed_rows(log_rows: list[Any], rejected_ids: set[str]) -> list[Any]:
@@ -312,6 +337,8 @@ async def arun_pilot(project: Project, gateway: Any = None, *, progress: Progres
     strategy = strategy_for(project)
     own_gw = gateway is None
     gw = default_gateway(project, cfg.budget_usd) if own_gw else gateway
+    ctx = None
+    own_ctx_embedder = False
     try:
         model = check_llm(project, gw, strategy)
         fb = load_feedback(project)
@@ -319,6 +346,7 @@ async def arun_pilot(project: Project, gateway: Any = None, *, progress: Progres
         offsets = dict(previous.offsets) if previous else {}
         generator = Generator(project, gw, strategy, feedback=fb.lines(), avoid=[])
         ctx = build_context(project, gw, embedder=embedder, tokenizer=tokenizer)
+        own_ctx_embedder = embedder is None and ctx.embedder is not None
         started_at, t0 = now(), time.monotonic()
         before = usage_now(gw)
         say(progress, "pilot", f"pilot: {cfg.pilot_size} examples · strategy {strategy.name} ({strategy.reason}) · "
@@ -366,7 +394,7 @@ async def arun_pilot(project: Project, gateway: Any = None, *, progress: Progres
         merge_stats(report.filters, outcome.stats)
         category_stats(report.categories, kept, rejected)
         rejection_counts(report.rejections_by_reason, outcome.log_rows, rejected_ids)
-        scores = diversity_scores(outcome.log_rows, {ex.id for ex in kept})
+        scores = diversity_scores(outcome)
         if scores:
             report.diversity_mean_similarity = round(sum(scores) / len(scores), 4)
             report.diversity_max_similarity = round(max(scores), 4)
@@ -390,6 +418,8 @@ async def arun_pilot(project: Project, gateway: Any = None, *, progress: Progres
             rp.update_summary(project, pilot=report)
         return report
     finally:
+        if own_ctx_embedder and ctx is not None:
+            ctx.embedder.close()
         if own_gw:
             gw.close()
 

@@ -35,6 +35,7 @@ PILOT_REVIEW = "data/pilot/review.toml"
 SCALE_DIR = "data/scale"
 SCALE_STATE = "data/scale/state.toml"
 PART_GLOB = "part-*.parquet"
+SCALE_REVIEW_SAMPLE = "data/scale/review_sample.parquet"
 DATASET_DIR = "data/training_dataset"
 TRAIN_FILE = "data/training_dataset/train.parquet"
 VALIDATION_FILE = "data/training_dataset/validation.parquet"
@@ -118,6 +119,7 @@ class ScaleState(Strict):
     checked: int = 0  # examples that went through the filters
     duplicate_ids: int = 0  # generated again with an id already seen: dropped before filtering
     failed_requests: int = 0
+    provider_retries: int = 0  # transient provider faults the gateway retried
     rejected_by_reason: dict[str, int] = Field(default_factory=dict)
     filters: dict[str, FilterStats] = Field(default_factory=dict)
     categories: dict[str, FilterStats] = Field(default_factory=dict)

@@ -25,9 +25,12 @@ def strip_fences(text: str) -> str:
     return text
 
 
-def extract_json(text: str) -> str:
-    """The outermost JSON object or array in ``text`` (to the end of text if it never closes)."""
-    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+def extract_json(text: str, expect: str | None = None) -> str:
+    """The outermost JSON object or array in ``text`` (to the end of text if it never closes).
+    ``expect`` ("{" or "[") prefers a value of that kind when the text holds one."""
+    start = text.find(expect) if expect else -1
+    if start < 0:
+        start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
     if start < 0:
         return text.strip()
     stack: list[str] = []
@@ -132,8 +135,9 @@ def repair(text: str) -> str:
     return "".join(out)
 
 
-def parse_json(text: str) -> Any:
-    """Parse a model's reply as JSON, repairing it if needed; raise ValueError saying what is wrong."""
+def parse_json(text: str, expect: str | None = None) -> Any:
+    """Parse a model's reply as JSON, repairing it if needed; raise ValueError saying what is wrong.
+    ``expect`` ("{" or "[") says which kind of value to look for in surrounding prose."""
     if text is None or not str(text).strip():
         raise ValueError("the reply is empty; expected a JSON value")
     text = str(text).strip()
@@ -141,7 +145,7 @@ def parse_json(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         pass
-    candidate = extract_json(strip_fences(text))
+    candidate = extract_json(strip_fences(text), expect)
     try:
         return json.loads(candidate)
     except json.JSONDecodeError:

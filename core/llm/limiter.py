@@ -20,6 +20,7 @@ _NOT_TRANSIENT = re.compile(r"(?i)missing credentials|insufficient_quota|exceede
                             r"api_key client option must be set")
 # litellm repeats the class and provider in its messages: "litellm.RateLimitError: RateLimitError: OpenAIException - ..."
 _PREFIXES = re.compile(r"^(?:\s*(?:litellm\.)?\w*(?:Error|Exception|Timeout)(?::| -)\s*)+")
+MAX_RETRY_AFTER_S = 300.0  # a longer Retry-After is honoured for this long, then retried
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 
 
@@ -46,10 +47,13 @@ def _retry_after(exc: BaseException) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return min(MAX_RETRY_AFTER_S, max(0.0, seconds))
 
 
 def classify(exc: BaseException) -> Failure:
@@ -67,7 +71,8 @@ def classify(exc: BaseException) -> Failure:
     if status == 429 or name == "RateLimitError":
         return Failure(429, True, _retry_after(exc), message)
     if status is not None:
-        return Failure(status, status in TRANSIENT_STATUS or status >= 500 or network, _retry_after(exc), message)
+        transient = status in TRANSIENT_STATUS or (status >= 500 and status != 501) or network
+        return Failure(status, transient, _retry_after(exc), message)
     return Failure(None, network, None, message)
 
 
@@ -160,7 +165,11 @@ class AdaptiveLimiter:
                 if self.in_flight < self.capacity:
                     self.in_flight += 1
                     return
-                await cond.wait()
+                try:
+                    await cond.wait()
+                except asyncio.CancelledError:
+                    cond.notify(1)  # pass on a wake-up this waiter may have taken
+                    raise
 
     async def release(self) -> None:
         cond = self._condition()

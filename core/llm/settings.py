@@ -54,7 +54,7 @@ class ModelChoice:
 
     @property
     def provider(self) -> str:
-        return self.model.split("/", 1)[0] if "/" in self.model else "openai"
+        return provider_of(self.model)
 
     def __str__(self) -> str:
         return f"{self.model} @ {self.api_base}" if self.api_base else self.model
@@ -97,9 +97,19 @@ def resolve(role: str, roles: ModelRoles | None = None, env: Mapping[str, str] |
     return ModelChoice(model=model, api_base=api_base)
 
 
+def provider_of(model: str) -> str:
+    """The litellm provider prefix of a model string (bare names: guessed as litellm does)."""
+    if "/" in model:
+        return model.split("/", 1)[0]
+    for prefix, provider in (("claude", "anthropic"), ("gemini", "gemini"), ("mistral", "mistral")):
+        if model.startswith(prefix):
+            return provider
+    return "openai"
+
+
 def key_env_for(model: str) -> str:
     """The environment variable litellm reads the key from for ``model``'s provider."""
-    provider = model.split("/", 1)[0] if "/" in model else "openai"
+    provider = provider_of(model)
     return PROVIDER_KEY_ENV.get(provider, f"{provider.upper()}_API_KEY")
 
 
@@ -112,7 +122,7 @@ def not_configured_hint(role: str) -> str:
 
 
 def describe(roles: ModelRoles | None = None, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """One short line per role: the model and where it comes from. Never includes a key."""
+    """One short line per role: model, API base and whether its key is set. Never includes a key."""
     env = os.environ if env is None else env
     out: dict[str, str] = {}
     for role in ROLES:

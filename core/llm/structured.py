@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from core.llm.jsonrepair import parse_json
 from core.llm.settings import ModelChoice
@@ -67,7 +67,7 @@ def explain_validation(exc: ValidationError, limit: int = 6) -> str:
 
 def parse_reply(text: str, schema: type[M]) -> M:
     """Parse and validate a reply; raise ValueError with a message fit to show the model."""
-    data = parse_json(text)
+    data = parse_json(text, expect=None if issubclass(schema, RootModel) else "{")
     try:
         return schema.model_validate(data)
     except ValidationError as exc:

@@ -1,0 +1,222 @@
+"""`tunesmith generate NAME --pilot | --scale [--target N] [--budget USD] [--yes] [--restart] | --resume |
+--push REPO_ID` and the pilot spot-check behind `tunesmith review NAME pilot`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from typing import Any, TextIO
+
+from core.errors import BadInput
+from core.llm.errors import BudgetExceeded, CircuitOpen
+from core.project import Project
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("generate", help="generate training data: the pilot, the scale-up, or resume it")
+    p.add_argument("name")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--pilot", action="store_true", help="generate and filter the pilot (config pilot_size)")
+    g.add_argument("--scale", action="store_true", help="scale up to the target size (after the pilot review)")
+    g.add_argument("--resume", action="store_true", help="continue an interrupted or paused scale-up")
+    g.add_argument("--push", metavar="REPO_ID", help="upload the finished dataset to a private Hub dataset repo "
+                                                     "(token from HF_TOKEN)")
+    p.add_argument("--target", type=int, metavar="N", help="examples to keep (default: config target_size)")
+    p.add_argument("--budget", type=float, metavar="USD", help="raise (or set) the generation budget cap; saved")
+    p.add_argument("--yes", action="store_true", help="start the scale-up without asking")
+    p.add_argument("--restart", action="store_true", help="with --scale: discard an unfinished scale-up")
+    p.add_argument("--public", action="store_true", help="with --push: make the repo public")
+    p.set_defaults(func=cmd_generate)
+
+
+def _print_event(event: Any) -> None:
+    print(str(event), flush=True)
+
+
+def _next(project: Project) -> str:
+    project.reload()
+    return project.meta.next_hint()
+
+
+def _paused(project: Project, exc: Exception) -> int:
+    print(f"tunesmith generate: {exc}", file=sys.stderr)
+    print(f"tunesmith generate: progress is saved; once fixed, resume with: tunesmith generate {project.slug} "
+          f"--resume", file=sys.stderr)
+    return 1
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    if args.target is not None and args.target < 1:
+        raise BadInput(f"--target: must be at least 1 (got {args.target})")
+    if args.budget is not None and args.budget < 0:
+        raise BadInput(f"--budget: must not be negative (got {args.budget:g})")
+    project = Project.open(args.name)
+    with project.writing():
+        if args.budget is not None:
+            project.reload()
+            project.meta.config.generate.budget_usd = args.budget
+            project.save()
+        if args.push:
+            from core.generate.report import push_dataset
+
+            url = push_dataset(project, args.push, private=not args.public)
+            print(f"pushed the dataset to {url} ({'public' if args.public else 'private'})")
+            return 0
+        if args.pilot:
+            return _pilot(project)
+        return _scale(project, args, sys.stdin)
+
+
+def _pilot(project: Project) -> int:
+    from core.generate.pipeline import run_pilot
+
+    try:
+        report = run_pilot(project, progress=_print_event)
+    except (CircuitOpen, BudgetExceeded) as exc:
+        print(f"tunesmith generate: {exc}", file=sys.stderr)
+        return 1
+    print(f"pilot: {report.kept} of {report.generated} examples passed the filters ({report.pass_rate:.0%})"
+          + (f" after {report.retries} retr{'y' if report.retries == 1 else 'ies'} with adjusted prompts"
+             if report.retries else ""))
+    for name, stats in report.filters.items():
+        print(f"  {name:<14} {stats.pass_rate:.0%} passed ({stats.passed}/{stats.checked})")
+    if report.rejections_by_reason:
+        top = sorted(report.rejections_by_reason.items(), key=lambda kv: -kv[1])[:5]
+        print("  rejected for: " + ", ".join(f"{k} {n}" for k, n in top))
+    target = project.meta.config.generate.quality_thresholds.pass_rate_target
+    if report.pass_rate < target:
+        print(f"note: the pass rate is below the {target:.0%} target after every retry; look at "
+              f"{project.path('data/quality_log.parquet')} before the review")
+    print(f"next: {_next(project)}")
+    return 0
+
+
+def _confirm(stdin: TextIO, question: str) -> bool:
+    if stdin.isatty():
+        print(f"{question} [y/N] ", end="", flush=True)
+    line = stdin.readline()
+    return line.strip().lower() in ("y", "yes")
+
+
+def _scale(project: Project, args: argparse.Namespace, stdin: TextIO) -> int:
+    from core.errors import StageNotReady
+    from core.generate import pipeline as pl
+    from core.generate import pipeline_scale as sc
+    from core.generate.strategy import strategy_for
+
+    project.reload()
+    if not project.meta.is_done("generate", "pilot_approved"):
+        raise StageNotReady(f"the pilot is not approved yet: tunesmith review {project.slug} pilot")
+    state = sc.load_state(project)
+    if args.scale and state is not None and state.status != "complete" and not args.restart:
+        raise StageNotReady(
+            f"a scale-up is in progress ({state.kept}/{state.target} kept): continue it with tunesmith generate "
+            f"{project.slug} --resume, or start over with --scale --restart")
+    if args.resume and state is None:
+        raise StageNotReady(f"there is no scale-up to resume: tunesmith generate {project.slug} --scale")
+    gw = pl.default_gateway(project)
+    try:
+        pl.check_ready(project)
+        pl.check_llm(project, gw, strategy_for(project))
+        target = args.target or (state.target if args.resume and state else None)
+        proj = sc.projection(project, target=target, gateway=gw, fresh=not args.resume)
+        print(proj.describe(), flush=True)
+        sc.check_budget(proj)
+        if args.scale and not args.yes and not _confirm(stdin, "start the scale-up?"):
+            print("scale-up not started")
+            return 1
+        try:
+            report = sc.run_scale(project, gw, target=args.target, resume=args.resume, restart=args.restart,
+                                  budget_usd=args.budget, progress=_print_event)
+        except (CircuitOpen, BudgetExceeded) as exc:
+            return _paused(project, exc)
+    finally:
+        gw.close()
+    from core.generate import pipeline_state as ps
+    from core.generate.report import read_summary
+
+    summary = read_summary(project)
+    splits = ", ".join(f"{k} {n}" for k, n in summary.splits.items())
+    print(f"dataset: {report.kept} examples ({splits}) in {project.path(ps.DATASET_DIR)}")
+    print(f"  {report.generated} generated, {report.pass_rate:.0%} passed the filters, "
+          f"{report.prompt_tokens + report.completion_tokens:,} tokens, ${report.cost_usd:,.2f}, "
+          f"{report.seconds:.0f} s")
+    print(f"  report {project.path(ps.GENERATION_REPORT)} · card {project.path(ps.DATASET_CARD)} · "
+          f"quality log {project.path(ps.QUALITY_LOG)}")
+    print(f"next: {_next(project)}")
+    return 0
+
+
+# ---------------------------------------------------------------- review NAME pilot
+
+
+def _block(label: str, text: str) -> str:
+    body = "\n".join(textwrap.fill(p, 96, initial_indent="    ", subsequent_indent="    ") if p.strip() else ""
+                     for p in str(text).splitlines()) or "    "
+    return f"  {label}:\n{body}"
+
+
+def show_example(ex: Any, i: int, n: int, rnd: int) -> None:
+    from core.generate.records import bad_response, good_response, user_text
+
+    rec = ex.record
+    print(f"\n[{i}/{n}] pilot round {rnd} · {ex.kind} · {ex.category} · {ex.difficulty} · {ex.id}")
+    print(_block("input", user_text(rec)))
+    if ex.format == "grpo":
+        print(_block("reference", rec.get("reference", "")))
+    elif ex.format == "kto":
+        label = "desirable" if rec.get("label") else "undesirable"
+        print(_block(f"completion ({label})", good_response(rec) or bad_response(rec) or ""))
+    else:
+        print(_block("chosen" if ex.format == "dpo" else "response", good_response(rec) or ""))
+        if ex.format == "dpo":
+            print(_block(f"rejected ({ex.rejected_strategy or 'worse'})", bad_response(rec) or ""))
+
+
+def review_pilot(project: Project, stdin: TextIO) -> int:
+    """Rate the pilot's sample from stdin (y / n [note] per example); conclude when all are rated."""
+    from core.commands.evalset import parse_rating
+    from core.generate import review as rv
+
+    interactive = stdin.isatty()
+    line_no = 0
+    with project.writing():
+        rnd = rv.current_round(project)
+        if not rnd.outcome and rnd.pending:
+            rule = rv.approval_rule(rnd.approval_rate)
+            print(f"pilot review round {rnd.number}: {len(rnd.pending)} of {len(rnd.sample)} examples to rate "
+                  f"(y = good, n [note] = bad; {rule})")
+            for ex in rnd.pending:
+                show_example(ex, rnd.rated + 1, len(rnd.sample), rnd.number)
+                while True:
+                    if interactive:
+                        print("  rate (y / n note): ", end="", flush=True)
+                    raw = stdin.readline()
+                    if raw == "":
+                        left = len(rv.current_round(project).pending)
+                        print(f"\nsaved; {left} example{'s' if left != 1 else ''} left to rate: "
+                              f"tunesmith review {project.slug} pilot")
+                        return 0
+                    line_no += 1
+                    parsed = parse_rating(raw)
+                    if parsed is not None:
+                        break
+                    if not interactive:
+                        raise BadInput(f"stdin line {line_no}: {raw.strip()!r} is not 'y' or 'n' (optionally "
+                                       f"followed by a note); the ratings before it are saved")
+                    print("  type y (good) or n (bad), optionally followed by a note")
+                good, note = parsed
+                rnd = rv.rate(project, ex.id, good, note)
+                print(f"  {'✓ good' if good else '✗ bad'}{(': ' + note) if note else ''} "
+                      f"· saved ({rnd.rated}/{len(rnd.sample)})")
+        outcome = rv.conclude(project)
+        rnd = rv.current_round(project)
+        verdict = f"{rnd.good} of {len(rnd.sample)} rated good ({rnd.good_rate:.0%})"
+        if outcome == "approved":
+            print(f"approved: {verdict}; the scale-up may start")
+        else:
+            print(f"rejected: {verdict}; {rv.approval_rule(rnd.approval_rate)}. Your notes will guide the next "
+                  f"pilot: regenerate it with tunesmith generate {project.slug} --pilot")
+        print(f"next: {_next(project)}")
+    return 0

@@ -1,0 +1,426 @@
+"""Scale-up: generate until ``target`` examples are kept, in checkpointed parts, resumable after kill -9.
+
+Generation streams: cells (from :func:`plan_cells`, in waves) run as concurrent tasks while their number
+is topped up so that the examples kept so far plus those expected from the work in flight (at the
+running pass rate) just reach the target. Finished examples collect in a buffer; a full buffer is
+filtered (one filtering at a time, while generation goes on) and written as
+``data/scale/part-NNNNN.parquet`` — atomically, and only after its examples passed the filters — after
+its quality-log rows (``log-NNNNN.parquet``) and rejected examples (``rejected-NNNNN.parquet``);
+then ``data/scale/state.toml`` is rewritten atomically.
+
+The parts on disk are the source of truth. On resume, every part is read back (ids de-duplicated), parts
+written after the last state save are counted in, the diversity filter's memory (``ctx.kept_vectors``)
+is re-derived from the kept examples, and generation continues. Ids already seen (kept or rejected) are
+dropped before filtering, so nothing is kept twice. The last part may overshoot; finalising trims to
+exactly the target. A CircuitOpen or BudgetExceeded pauses the run (state saved) and is re-raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from core import store
+from core.errors import BadInput, StageNotReady, TunesmithError
+from core.generate import pipeline as pl
+from core.generate import pipeline_state as ps
+from core.generate.pipeline_projection import BudgetTooLow, Projection, check_budget, projection
+from core.generate.pipeline_state import PartInfo, ScaleState
+from core.llm.errors import BudgetExceeded, CircuitOpen
+from core.models.data import GenerationReport, QualityLogRow, TrainingExample
+from core.models.project import now
+from core.project import Project
+
+__all__ = ["BudgetTooLow", "Projection", "projection", "check_budget", "arun_scale", "run_scale",
+           "load_state", "load_parts", "part_size"]
+
+PART_MIN, PART_MAX = 10, 250
+HEARTBEAT_S = 10.0
+MAX_EMPTY_TASKS = 25  # cells in a row that produced nothing: the generator is stuck
+
+
+def part_size(target: int) -> int:
+    """Kept examples per checkpointed part: about 1/20 of the target, between 10 and 250."""
+    return max(PART_MIN, min(PART_MAX, math.ceil(target / 20)))
+
+
+def load_state(project: Project) -> ScaleState | None:
+    return project.read_or(ps.SCALE_STATE, ScaleState)
+
+
+def _scale_dir(project: Project) -> Path:
+    return project.path(ps.SCALE_DIR)
+
+
+def part_files(project: Project) -> list[Path]:
+    folder = _scale_dir(project)
+    return sorted(folder.glob(ps.PART_GLOB), key=lambda p: ps.part_number(p.name)) if folder.is_dir() else []
+
+
+def load_parts(project: Project) -> list[TrainingExample]:
+    """Every kept scale example, in part order, each id once."""
+    out: list[TrainingExample] = []
+    seen: set[str] = set()
+    for path in part_files(project):
+        out.extend(pl.unique(store.read_parquet(path, TrainingExample), seen))
+    return out
+
+
+def _aux(project: Project, kind: str, number: int) -> Path:
+    return _scale_dir(project) / f"{kind}-{number:05d}.parquet"
+
+
+def reconcile(project: Project, state: ScaleState) -> list[TrainingExample]:
+    """Bring the state in line with the parts on disk (a kill between a part and the state write)."""
+    known = {p.name for p in state.parts}
+    seen = set(state.seen_ids)
+    kept = load_parts(project)
+    for path in part_files(project):
+        if path.name in known:
+            continue
+        number = ps.part_number(path.name)
+        rows = store.read_parquet(path, TrainingExample)
+        rej = _aux(project, "rejected", number)
+        rejected = store.read_parquet(rej, TrainingExample) if rej.exists() else []
+        log = _aux(project, "log", number)
+        if log.exists():
+            pl.rejection_counts(state.rejected_by_reason, store.read_parquet(log, QualityLogRow),
+                                {ex.id for ex in rejected})
+        pl.category_stats(state.categories, rows, rejected)
+        state.parts.append(PartInfo(name=path.name, kept=len(rows), checked=len(rows) + len(rejected),
+                                    written_at=now()))
+        state.checked += len(rows) + len(rejected)
+        for ex in [*rows, *rejected]:
+            if ex.id not in seen:
+                seen.add(ex.id)
+                state.seen_ids.append(ex.id)
+    for ex in kept:
+        if ex.id not in seen:
+            seen.add(ex.id)
+            state.seen_ids.append(ex.id)
+    state.parts.sort(key=lambda p: ps.part_number(p.name))
+    state.kept = len(kept)
+    return kept
+
+
+class _Run:
+    """One start or resume of a scale run."""
+
+    def __init__(self, project: Project, gw: Any, generator: Any, ctx: Any, state: ScaleState,
+                 prior_rate: float, progress: pl.Progress | None):
+        from core.generate.plan import plan_cells
+
+        self.plan_cells = plan_cells
+        self.project, self.gw, self.generator, self.ctx, self.state = project, gw, generator, ctx, state
+        self.progress = progress
+        self.prior_rate = prior_rate
+        self.size = part_size(state.target)
+        self.seen = set(state.seen_ids)
+        self.next_part = max([ps.part_number(p.name) for p in state.parts] + [0]) + 1
+        self.t0 = time.monotonic()
+        self.kept_at_start = state.kept
+        self.base = {"seconds": state.seconds, "requests": state.requests, "cache_hits": state.cache_hits,
+                     "prompt_tokens": state.prompt_tokens, "completion_tokens": state.completion_tokens,
+                     "cost_usd": state.cost_usd}
+        self.usage0 = pl.usage_now(gw)
+        self.retries0 = self._retries()
+        self.base["provider_retries"] = state.provider_retries
+        self.buffer: list[TrainingExample] = []
+        self.queue: deque[Any] = deque()
+        self.inflight: dict[asyncio.Task, int] = {}
+        self.flushing: asyncio.Task | None = None
+        self.errors: list[str] = []
+        self.empty_tasks = 0
+        self.last_event = time.monotonic()
+
+    def _retries(self) -> int:
+        return int(getattr(getattr(self.gw, "limiter", None), "retries", 0) or 0)
+
+    # ------------------------------------------------------------ estimates
+
+    def rate(self) -> float:
+        """Running pass rate, with the pilot's as a prior worth 20 examples."""
+        s = self.state
+        rate = (s.kept + 20 * self.prior_rate) / (s.checked + 20)
+        return min(1.0, max(rate, 0.05))
+
+    def expected(self) -> float:
+        pending = len(self.buffer) + sum(self.inflight.values())
+        return self.state.kept + self.rate() * pending
+
+    def needed(self) -> int:
+        """Examples still to generate (before filtering) to reach the target, given the work in flight."""
+        missing = self.state.target - self.expected()
+        return math.ceil(missing / self.rate()) if missing > 0 else 0
+
+    # ------------------------------------------------------------ generation
+
+    def top_up(self) -> None:
+        limit = max(8, 2 * getattr(getattr(self.gw, "limiter", None), "max_concurrency", 16))
+        while len(self.inflight) < limit:
+            if not self.queue:
+                n = min(self.needed(), math.ceil(self.size / self.rate()))
+                if n <= 0:
+                    return
+                self.state.waves += 1
+                self.queue.extend(self.plan_cells(self.project, n, seed=self.state.waves))
+                if not self.queue:
+                    return
+            elif self.needed() <= 0:
+                self.queue.clear()  # planned work no longer needed
+                return
+            cell = self.queue.popleft()
+            task = asyncio.ensure_future(
+                pl.generate_cells(self.generator, [cell], "scale", self.state.offsets, self.errors))
+            self.inflight[task] = cell.count
+
+    def collect(self, task: asyncio.Task) -> None:
+        self.inflight.pop(task, None)
+        examples = task.result()  # raises the fatal errors
+        fresh = []
+        for ex in examples:
+            if ex.id in self.seen:
+                self.state.duplicate_ids += 1
+                continue
+            self.seen.add(ex.id)
+            self.state.seen_ids.append(ex.id)
+            fresh.append(ex)
+        self.buffer.extend(fresh)
+        self.empty_tasks = 0 if examples else self.empty_tasks + 1
+        if self.empty_tasks >= MAX_EMPTY_TASKS:
+            last = f" (last error: {self.errors[-1]})" if self.errors else ""
+            raise TunesmithError(f"the generator produced nothing for {self.empty_tasks} cells in a row{last}")
+
+    # ------------------------------------------------------------ filtering and parts
+
+    async def flush(self, batch: list[TrainingExample]) -> None:
+        from core.generate.filters.chain import run_filters
+
+        outcome = await run_filters(batch, self.ctx, "scale")
+        kept = list(outcome.kept)
+        rejected = [pl.example_of(r) for r in outcome.rejected]
+        rejected_ids = {ex.id for ex in rejected}
+        number = self.next_part
+        self.next_part += 1
+        name = ps.part_name(number)
+        folder = _scale_dir(self.project)
+        with self.project.writing():
+            store.write_parquet(_aux(self.project, "log", number),
+                                pl.failed_rows(outcome.log_rows, rejected_ids), QualityLogRow)
+            store.write_parquet(_aux(self.project, "rejected", number), rejected, TrainingExample)
+            store.write_parquet(folder / name, kept, TrainingExample)  # after filtering, atomically
+            s = self.state
+            s.parts.append(PartInfo(name=name, kept=len(kept), checked=len(batch), written_at=now()))
+            s.kept += len(kept)
+            s.checked += len(batch)
+            s.failed_requests += len(self.errors)
+            self.errors.clear()
+            pl.merge_stats(s.filters, outcome.stats)
+            pl.category_stats(s.categories, kept, rejected)
+            pl.rejection_counts(s.rejected_by_reason, outcome.log_rows, rejected_ids)
+            scores = pl.diversity_scores(outcome)
+            if scores:
+                s.diversity_sum += sum(scores)
+                s.diversity_count += len(scores)
+                s.diversity_max = max([*scores, *([s.diversity_max] if s.diversity_max is not None else [])])
+            self.save()
+        self.emit(part=number)
+
+    def save(self, status: str | None = None, reason: str = "") -> None:
+        s = self.state
+        used = pl.usage_delta(self.usage0, pl.usage_now(self.gw))
+        s.seconds = round(self.base["seconds"] + time.monotonic() - self.t0, 3)
+        s.requests = int(self.base["requests"] + used["calls"])
+        s.cache_hits = int(self.base["cache_hits"] + used["cache_hits"])
+        s.prompt_tokens = int(self.base["prompt_tokens"] + used["prompt_tokens"])
+        s.completion_tokens = int(self.base["completion_tokens"] + used["completion_tokens"])
+        s.cost_usd = round(self.base["cost_usd"] + used["cost_usd"], 6)
+        s.provider_retries = int(self.base["provider_retries"] + self._retries() - self.retries0)
+        if status:
+            s.status = status  # type: ignore[assignment]
+            s.pause_reason = reason
+        s.updated_at = now()
+        self.project.write(ps.SCALE_STATE, s)
+
+    def emit(self, part: int = 0, message: str = "") -> None:
+        self.last_event = time.monotonic()
+        if self.progress is None:
+            return
+        s = self.state
+        elapsed = time.monotonic() - self.t0
+        used = pl.usage_delta(self.usage0, pl.usage_now(self.gw))
+        cost = self.base["cost_usd"] + used["cost_usd"]
+        self.progress(pl.GenerationProgress(
+            phase="scale", message=message, done=s.checked, kept=s.kept, target=s.target,
+            rejected=dict(s.rejected_by_reason),
+            prompt_tokens=int(self.base["prompt_tokens"] + used["prompt_tokens"]),
+            completion_tokens=int(self.base["completion_tokens"] + used["completion_tokens"]),
+            cost_usd=cost, projected_cost_usd=(cost / s.kept * s.target) if s.kept else None,
+            examples_per_s=(s.kept - self.kept_at_start) / elapsed if elapsed > 0 else 0.0,
+            elapsed_s=elapsed, part=part,
+        ))
+
+    # ------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        try:
+            await self._loop()
+        except BaseException as exc:
+            for task in [*self.inflight, *([self.flushing] if self.flushing else [])]:
+                task.cancel()
+            await asyncio.gather(*self.inflight, *([self.flushing] if self.flushing else []),
+                                 return_exceptions=True)
+            if isinstance(exc, (CircuitOpen, BudgetExceeded, TunesmithError)):
+                self.save("paused", str(exc))
+            else:
+                self.save()
+            raise
+
+    async def _loop(self) -> None:
+        s = self.state
+        while True:
+            if self.flushing is not None and self.flushing.done():
+                task, self.flushing = self.flushing, None
+                task.result()
+            if s.kept >= s.target and self.flushing is None:
+                break
+            if s.kept < s.target:
+                self.top_up()
+            batch_n = math.ceil(self.size / self.rate())
+            if self.flushing is None and self.buffer and (len(self.buffer) >= batch_n or not self.inflight):
+                batch, self.buffer = self.buffer, []
+                self.flushing = asyncio.ensure_future(self.flush(batch))
+            waits = [*self.inflight, *([self.flushing] if self.flushing else [])]
+            if not waits:
+                if s.kept >= s.target:
+                    break
+                if s.checked > 10 * s.target + 200:
+                    raise TunesmithError(f"the filters rejected almost everything ({s.kept} kept of {s.checked}); "
+                                         f"see {self.project.path(ps.QUALITY_LOG)} after the pilot")
+                continue
+            done, _ = await asyncio.wait(waits, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task in self.inflight:
+                    self.collect(task)
+            if time.monotonic() - self.last_event >= HEARTBEAT_S:
+                self.emit(message=f"{len(self.inflight)} cells generating, {len(self.buffer)} awaiting the filters")
+        for task in self.inflight:
+            task.cancel()  # the target is reached: work still in flight is not needed
+        await asyncio.gather(*self.inflight, return_exceptions=True)
+        self.inflight.clear()
+
+
+# ---------------------------------------------------------------- public API
+
+
+def _new_state(project: Project, target: int, eval_hash: str, strategy: Any, model: str) -> ScaleState:
+    run = project.read_or(ps.PILOT_RUN, ps.PilotRun)
+    return ScaleState(target=target, pilot_id=run.pilot_id if run else "", eval_hash=eval_hash,
+                      strategy=strategy.name, model=model, started_at=now())
+
+
+def _start_fresh(project: Project) -> None:
+    import shutil
+
+    with project.writing():
+        for rel in (ps.SCALE_DIR, ps.DATASET_DIR):
+            if project.exists(rel):
+                shutil.rmtree(project.path(rel))
+        project.reload()
+        if project.meta.is_done("generate", "scale"):
+            project.mark("generate", "scale", done=False)
+        elif project.meta.is_done("generate", "validated"):
+            project.mark("generate", "validated", done=False)
+
+
+async def arun_scale(project: Project, gateway: Any = None, *, target: int | None = None, resume: bool = False,
+                     restart: bool = False, budget_usd: float | None = None, progress: pl.Progress | None = None,
+                     embedder: Any = None, tokenizer: Any = None) -> GenerationReport:
+    """Scale up to ``target`` (default config target_size) kept examples, then finalise the dataset.
+
+    ``resume``: continue the interrupted run. ``restart``: discard an unfinished run and start over.
+    ``budget_usd``: the generation budget cap (default config budget_usd); the run refuses to start when
+    the projection exceeds it, and pauses (BudgetExceeded) if spending reaches it."""
+    from core.generate import dataset as ds
+    from core.generate.filters.chain import build_context
+    from core.generate.generator import Generator
+    from core.generate.strategy import strategy_for
+
+    if target is not None and target < 1:
+        raise BadInput(f"--target: must be at least 1 (got {target})")
+    eval_hash = pl.check_ready(project)
+    if not project.meta.is_done("generate", "pilot_approved"):
+        raise StageNotReady(f"the pilot is not approved yet: tunesmith review {project.slug} pilot")
+    cfg = project.meta.config.generate
+    state = load_state(project)
+    pilot = project.read_or(ps.PILOT_RUN, ps.PilotRun)
+    if resume:
+        if state is None:
+            raise StageNotReady(f"there is no scale-up to resume: tunesmith generate {project.slug} --scale")
+        if pilot is not None and state.pilot_id and state.pilot_id != pilot.pilot_id:
+            raise StageNotReady(f"the pilot changed since this scale-up started; start over: "
+                                f"tunesmith generate {project.slug} --scale --restart")
+        if target is not None:
+            state.target = target
+    else:
+        if state is not None and state.status != "complete" and not restart:
+            raise TunesmithError(
+                f"a scale-up is in progress ({state.kept}/{state.target} kept): continue it with "
+                f"tunesmith generate {project.slug} --resume, or start over with --scale --restart")
+        _start_fresh(project)
+        state = None
+    strategy = strategy_for(project)
+    own_gw = gateway is None
+    budget = budget_usd if budget_usd is not None else cfg.budget_usd
+    gw = pl.default_gateway(project) if own_gw else gateway
+    ctx = None
+    try:
+        model = pl.check_llm(project, gw, strategy)
+        if state is None:
+            state = _new_state(project, target or cfg.target_size, eval_hash, strategy, model)
+        elif state.eval_hash and state.eval_hash != eval_hash:
+            raise StageNotReady("the eval set changed since this scale-up started (its leakage check used the old "
+                                f"one); start over: tunesmith generate {project.slug} --scale --restart")
+        kept = reconcile(project, state) if resume else []
+        if state.status == "complete" and state.kept >= state.target:
+            return ds.finalise(project, state, kept, progress=progress)
+        proj = projection(project, target=state.target, gateway=gw, budget_usd=budget)
+        check_budget(proj)
+        if budget is not None:  # the gateway pauses the run once the rest of the budget is spent
+            gw.budget_usd = gw.spent_usd + max(0.0, budget - proj.spent_usd)
+        state.status, state.pause_reason, state.runs = "running", "", state.runs + 1
+        project.write(ps.SCALE_STATE, state)
+        fb = pl.load_feedback(project)
+        generator = Generator(project, gw, strategy, feedback=fb.lines(), avoid=[])
+        ctx = build_context(project, gw, embedder=embedder, tokenizer=tokenizer)
+        if kept:
+            ds.remember_kept(ctx, kept)
+        pl.say(progress, "scale", f"scale-up to {state.target} examples" + (f" (resuming: {state.kept} kept in "
+               f"{len(state.parts)} parts)" if resume else "") + f" · parts of ~{part_size(state.target)} · "
+               f"strategy {strategy.name} · model {model}")
+        prior = pilot_pass_rate(project)
+        run = _Run(project, gw, generator, ctx, state, prior, progress)
+        await run.run()
+        run.save("complete")
+        return ds.finalise(project, state, load_parts(project), progress=progress, tokenizer=ctx.tokenizer)
+    finally:
+        if embedder is None and ctx is not None and ctx.embedder is not None:
+            ctx.embedder.close()
+        if own_gw:
+            gw.close()
+
+
+def pilot_pass_rate(project: Project) -> float:
+    report = project.read_or(ps.PILOT_REPORT, GenerationReport)
+    return report.pass_rate if report and report.pass_rate > 0 else 0.7
+
+
+def run_scale(project: Project, gateway: Any = None, **kwargs: Any) -> GenerationReport:
+    """Synchronous :func:`arun_scale` (for the CLI and worker threads)."""
+    from core.llm.gateway import run_sync
+
+    return run_sync(arun_scale(project, gateway, **kwargs))

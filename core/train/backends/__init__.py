@@ -1,0 +1,1 @@
+"""Where a training run executes: locally (a detached subprocess) or on Hugging Face Jobs."""

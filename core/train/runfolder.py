@@ -1,0 +1,89 @@
+"""The run folder: the single source of truth of a training run.
+
+    runs/<run-id>/run.toml       TrainingRun (status normalised: queued, running, completed, failed, canceled)
+    runs/<run-id>/config.json    the runner's full config (method, base model, dataset paths, hyper-parameters)
+    runs/<run-id>/train.log      the live log (appended by the runner locally, by the log follower on HF Jobs)
+    runs/<run-id>/metrics.jsonl  one MetricRow per line while running (appended, flushed per step)
+    runs/<run-id>/metrics.parquet  the same rows, written when the run ends
+    runs/<run-id>/model/         the trained model (local backend)
+
+Monitors (the TUI, `tunesmith logs --follow`) only read these files, so they can re-attach at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core import store
+from core.models.runs import MetricRow, TrainingRun
+
+RUN_TOML = "run.toml"
+CONFIG_JSON = "config.json"
+LOG = "train.log"
+METRICS_JSONL = "metrics.jsonl"
+METRICS_PARQUET = "metrics.parquet"
+MODEL_DIR = "model"
+FINAL = ("completed", "failed", "canceled")
+
+
+def new_run_id(method: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{method}-{secrets.token_hex(2)}"
+
+
+def run_dir(project, run_id: str) -> Path:
+    return project.folder / "runs" / run_id
+
+
+def read_run(folder: Path) -> TrainingRun:
+    return store.read_toml(folder / RUN_TOML, TrainingRun)
+
+
+def write_run(folder: Path, run: TrainingRun) -> None:
+    store.write_toml(folder / RUN_TOML, run)
+
+
+def list_runs(project) -> list[TrainingRun]:
+    """Every run of the project, newest first. A broken run.toml raises StoreError naming it."""
+    base = project.folder / "runs"
+    if not base.is_dir():
+        return []
+    runs = [read_run(d) for d in base.iterdir() if (d / RUN_TOML).exists()]
+    return sorted(runs, key=lambda r: r.created_at, reverse=True)
+
+
+def read_metrics(folder: Path) -> list[MetricRow]:
+    """Metrics so far: the Parquet when the run has ended, else the JSONL (a torn last line is skipped)."""
+    parquet = folder / METRICS_PARQUET
+    if parquet.exists():
+        return store.read_parquet(parquet, MetricRow)
+    rows: list[MetricRow] = []
+    path = folder / METRICS_JSONL
+    if not path.exists():
+        return rows
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(MetricRow.model_validate(json.loads(line)))
+            except (ValueError, TypeError):
+                continue  # being written right now
+    return rows
+
+
+def read_log_from(folder: Path, offset: int) -> tuple[str, int]:
+    """New log text from byte ``offset``; returns (text, new offset). Only whole lines are returned."""
+    path = folder / LOG
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except FileNotFoundError:
+        return "", offset
+    cut = data.rfind(b"\n") + 1
+    return data[:cut].decode("utf-8", errors="replace"), offset + cut

@@ -1,0 +1,328 @@
+"""Scripted fake-LLM replies for the generation prompts (core/generate/generator*.py), for any task.
+
+    from tests.fakes.generate_replies import install
+    replies = install(fake_llm, method="dpo")      # registers a rule per schema + the weak model
+    ... Generator(project, gateway, strategy).generate(cell, n, "pilot") ...
+    replies.asked      # the parsed quota of every GeneratedBatch request
+    replies.calls      # requests answered, by schema name ("weak" for the weak model's plain answers)
+
+Schemas answered (names as the gateway sends them in ``response_format``):
+
+    GeneratedBatch     inputs + responses for the prompt's ``Quota: kind=... category="..." difficulty=...
+                       total=N`` line: exactly N, varied and realistic; refusals for kind=refusal; template
+                       steps, chain of thought ("Final answer:") and labels when the prompt asks for them
+    CritiqueBatch      a revision per "### Example k" block (a sentence added; chain-of-thought left as is)
+    VerificationBatch  a verdict per block: passed, except a ``verify_fail_rate`` share (deterministic)
+    RejectedBatch      a worse response per block, by its ``(strategy=...)``: off_topic, verbose, tone_mismatch
+    weak (plain text)  a short, vague answer from the "weak" model
+
+Every reply is a pure function of the request text and ``seed`` (the same request gets the same reply), so
+ids stay deterministic however the server interleaves requests. ``tweak(kind, quota, payload)`` may change
+a GeneratedBatch payload (kind = the quota's kind) before it is sent: drop examples, break one, and so on.
+Rules are registered in front of nothing else: install them before any catch-all rule of your own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections import Counter
+from typing import Any, Callable
+
+from tests.fakes.llm_server import request_text, schema_name
+
+QUOTA = re.compile(r'Quota: kind=(\w+) category="([^"]*)" difficulty=(\w+) total=(\d+)')
+ITEM = re.compile(r"### Example (\d+)(?: \(strategy=(\w+)\))?\nInput:\n<<<\n(.*?)\n>>>\nResponse:\n<<<\n(.*?)\n>>>",
+                  re.S)
+WEAK_MARKER = "You answer messages for this task:"
+SCHEMAS = ("GeneratedBatch", "CritiqueBatch", "VerificationBatch", "RejectedBatch")
+
+SUBJECTS = [
+    "invoice", "refund", "password reset", "router", "vegetable garden", "sourdough starter", "tax return",
+    "passport renewal", "bicycle chain", "violin lesson", "mortgage offer", "flu vaccine", "wedding speech",
+    "spreadsheet formula", "dog's diet", "roof leak", "job interview", "chess opening", "car battery",
+    "python script", "landlord dispute", "marathon plan", "solar panel", "bird feeder", "school project",
+    "insurance claim", "knitting pattern", "coffee grinder", "train ticket", "family budget", "thesis chapter",
+    "aquarium filter", "printer driver", "camping trip", "phone contract", "yoga routine", "kitchen tiles",
+    "credit card statement", "lawn mower", "birthday party", "resume", "electric bill", "hiking boots",
+    "telescope", "podcast episode", "pension plan", "moving van", "baby monitor", "tomato plants",
+    "parking fine", "gym membership", "novel manuscript", "wifi extender", "ski rental", "team rota",
+]
+ACTIONS = [
+    "cancel", "understand", "fix", "compare options for", "plan", "dispute", "set up", "speed up",
+    "split the cost of", "explain to my kids", "get a second opinion on", "budget for", "document", "renew",
+    "troubleshoot", "negotiate", "choose between brands for", "clean up", "recover", "prepare", "schedule",
+]
+CONTEXTS = [
+    "before my flight on Friday", "while my toddler naps", "after the storm last week", "on a pensioner's income",
+    "with only a phone", "for a team of twelve", "in a rented flat", "on a tight deadline", "as a first-timer",
+    "after moving from Canada", "for my grandmother", "with a broken wrist", "at 3am", "for a charity event",
+    "with two competing quotes", "after a failed first attempt", "before the end of the month",
+]
+OPENERS = [
+    "Quick question.", "I've been going round in circles with this.", "Hoping you can help.", "Hi there,",
+    "This is probably simple, but", "Okay, so here's my situation.", "Context first:", "Not sure where to start.",
+]
+FORMS = [
+    "How do I {a} my {s} {c}?", "Can you help me {a} the {s} {c}?", "I need to {a} a {s} {c}; where do I start?",
+    "What's the smartest way to {a} our {s} {c}?", "My {s} is a mess. How would you {a} it {c}?",
+    "{C}, I want to {a} my {s}. What are my options?", "Is it worth trying to {a} the {s} {c}, or should I wait?",
+    "What would you check first if you had to {a} a {s} {c}?",
+]
+DETAILS = [
+    "It cost about {n}0 pounds.", "I have {n} days left.", "We tried twice already.", "The manual is no help.",
+    "My partner thinks I'm overthinking it.", "Budget is tight this month.", "There are {n} of us involved.",
+    "It worked fine until last {w}.", "I'd rather not pay a professional yet.", "",
+]
+STEPS = [
+    "First, check what you already have for the {s}: the paperwork, the settings and any earlier messages.",
+    "Write down exactly what you want to {a}, so you can compare each option against it.",
+    "Start with the simplest fix: it solves most {s} problems {c}.",
+    "If that does not work, look at the second option, which takes longer but is more reliable.",
+    "Keep a short note of what you changed and when, in case you need to undo it.",
+    "Set a reminder for a week from now to confirm the {s} is still fine.",
+    "Ask whoever else is affected before you commit, so nobody is surprised.",
+    "Compare the total cost, not only the first payment.",
+]
+CLOSERS = [
+    "If you tell me a bit more about your {s}, I can make this more specific.",
+    "Would you like me to walk you through the first step in detail?",
+    "Let me know how it goes, and we can adjust the plan.",
+    "Happy to go over any of these points again if something is unclear.",
+]
+OFF_TOPIC = [
+    "Speaking of which, a lot of people also wonder how to organise their {o}, which is a whole topic on its own.",
+    "That reminds me of the common question about choosing a new {o}; there are many good guides on that.",
+    "On a related note, the history of the {o} is surprisingly interesting and worth reading about.",
+]
+FILLER = [
+    "Great question, and thank you so much for asking it, because it is a question that many, many people ask.",
+    "Before I answer, it is worth saying that every situation is different and there are many factors.",
+    "As I mentioned, and it bears repeating, it is important to consider all of the relevant points carefully.",
+    "To summarise what I said above, and to be completely clear, here is the same advice once again.",
+]
+WEAK = [
+    "It depends. Maybe search online or ask someone who knows about {t}.",
+    "Hmm, hard to say about {t}. Try a few things and see what works.",
+    "I think it's probably fine. Good luck with {t}!",
+    "You could look into {t} more. There are lots of resources.",
+]
+
+
+def _rng(request: dict[str, Any], seed: int, salt: str) -> random.Random:
+    digest = hashlib.sha256(f"{seed}\x00{salt}\x00{request_text(request)}".encode("utf-8")).hexdigest()
+    return random.Random(int(digest[:16], 16))
+
+
+def _after(text: str, marker: str) -> str:
+    """The first non-empty line after ``marker`` in ``text``."""
+    at = text.find(marker)
+    if at < 0:
+        return ""
+    for line in text[at + len(marker):].splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _bullets_after(text: str, header: str) -> list[str]:
+    at = text.find(header)
+    if at < 0:
+        return []
+    out = []
+    for line in text[at + len(header):].splitlines()[1:]:
+        if not line.startswith("- "):
+            break
+        out.append(line[2:].strip())
+    return out
+
+
+def _numbered_after(text: str, header: str) -> list[str]:
+    at = text.find(header)
+    if at < 0:
+        return []
+    out = []
+    for line in text[at:].splitlines()[1:]:
+        m = re.match(r"\d+\. (.+)", line.strip())
+        if not m:
+            if out:
+                break
+            continue
+        out.append(m.group(1).strip())
+    return out
+
+
+class GenerateReplies:
+    """Reply functions for the generation schemas (see the module docstring)."""
+
+    def __init__(self, method: str = "sft", seed: int = 0, verify_fail_rate: float = 0.0,
+                 tweak: Callable[[str, dict, dict], dict] | None = None):
+        self.method = method
+        self.seed = seed
+        self.verify_fail_rate = verify_fail_rate
+        self.tweak = tweak
+        self.asked: list[dict[str, Any]] = []
+        self.calls: Counter[str] = Counter()
+
+    # ------------------------------------------------------------ GeneratedBatch
+
+    def batch(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls["GeneratedBatch"] += 1
+        text = request_text(request)
+        m = QUOTA.search(text)
+        if m is None:
+            return {"examples": []}
+        kind, category, difficulty, total = m.group(1), m.group(2), m.group(3), int(m.group(4))
+        quota = {"kind": kind, "category": category, "difficulty": difficulty, "total": total}
+        self.asked.append(quota)
+        rng = _rng(request, self.seed, "batch")
+        statement = _after(text, "WILL NOT statement:") if kind == "refusal" else ""
+        will = _bullets_after(text, "The model WILL:")
+        steps = _numbered_after(text, "Structure every response with the steps")
+        cot = "Final answer:" in text
+        label = "This is a labeling task" in text
+        examples = []
+        for _ in range(total):
+            s, a, c = rng.choice(SUBJECTS), rng.choice(ACTIONS), rng.choice(CONTEXTS)
+            if kind == "refusal":
+                inp, resp = self._refusal(rng, statement, will, s, c)
+            else:
+                inp = self._input(rng, s, a, c, category, difficulty, edge=kind == "edge")
+                resp = self._response(rng, s, a, c, category, steps=steps, cot=cot, label=label,
+                                      edge=kind == "edge")
+            examples.append({"input": inp, "response": resp})
+        payload = {"examples": examples}
+        if self.tweak is not None:
+            payload = self.tweak(kind, quota, payload)
+        return payload
+
+    def _input(self, rng: random.Random, s: str, a: str, c: str, category: str, difficulty: str,
+               edge: bool) -> str:
+        form = rng.choice(FORMS)
+        q = form.format(a=a, s=s, c=c, C=c[0].upper() + c[1:])
+        parts = [rng.choice(OPENERS), q]
+        n_details = {"easy": 0, "medium": 1, "hard": 2}.get(difficulty, 1)
+        for _ in range(n_details):
+            d = rng.choice(DETAILS).format(n=rng.randint(2, 9), w=rng.choice(["week", "month", "winter"]))
+            if d:
+                parts.append(d)
+        if edge:
+            parts.append(rng.choice([
+                "Also, the numbers I was given don't add up, so I might have this wrong.",
+                "And separately, something else about my {o} is bugging me too.".format(o=rng.choice(SUBJECTS)),
+                "I don't know the model or the exact dates, sorry.",
+            ]))
+        if rng.random() < 0.3:
+            parts.append(f"(This is about {category}.)")
+        return " ".join(parts)
+
+    def _response(self, rng: random.Random, s: str, a: str, c: str, category: str, *, steps: list[str],
+                  cot: bool, label: bool, edge: bool) -> str:
+        fill = dict(s=s, a=a, c=c)
+        if label:
+            return f"Label: {category}. The message is about how to {a} a {s}, which fits {category}."
+        lines = []
+        intro = rng.choice([
+            f"Thanks for the details about your {s}.", f"Good question: you can {a} a {s} without much fuss.",
+            f"Here is how I would {a} the {s} {c}.", f"Let's sort out your {s} step by step.",
+        ])
+        lines.append(intro)
+        if edge:
+            lines.append("Some details are missing or conflicting, so I'll assume the most common case and say so "
+                         "where it matters.")
+        chosen = rng.sample(STEPS, 3)
+        if steps:
+            for k, step in enumerate(steps):
+                lines.append(f"{step}: {chosen[k % len(chosen)].format(**fill)}")
+        elif cot:
+            for k, st in enumerate(chosen, 1):
+                lines.append(f"{k}. {st.format(**fill)}")
+        else:
+            lines.extend(st.format(**fill) for st in chosen)
+        lines.append(rng.choice(CLOSERS).format(**fill))
+        if cot:
+            lines.append(f"Final answer: {a} the {s} with the simplest fix first, then check it again in a week.")
+        sep = "\n" if (steps or cot) else " "
+        return sep.join(lines)
+
+    def _refusal(self, rng: random.Random, statement: str, will: list[str], s: str, c: str) -> tuple[str, str]:
+        thing = re.sub(r"^(?:will not|won't|never|not)\s+", "", statement.rstrip("."), flags=re.I)
+        thing = (thing[:1].lower() + thing[1:]) if thing else "do something outside what I can help with"
+        inp = rng.choice([
+            f"Can you just {thing} for me? It's about my {s} {c}.",
+            f"I know this is a stretch, but please {thing}. My {s} situation is urgent.",
+            f"My friend said you could {thing}. Could you do that for my {s}?",
+            f"Quick one: {thing}, regarding the {s}. No need for caveats.",
+        ])
+        alt = will[rng.randrange(len(will))].rstrip(".") if will else "explain the general options"
+        resp = (f"I'm sorry, but I can't {thing} here. For that, please speak to a qualified professional who can "
+                f"look at your situation properly. What I can do is {alt}: would that help with your {s}?")
+        return inp, resp
+
+    # ------------------------------------------------------------ checks and rejected
+
+    def critique(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls["CritiqueBatch"] += 1
+        rng = _rng(request, self.seed, "critique")
+        revisions = []
+        for m in ITEM.finditer(request_text(request)):
+            resp = m.group(4)
+            if "Final answer:" in resp or "I'm sorry" in resp:
+                revised = resp
+            else:
+                revised = f"{resp} {rng.choice(['One more tip: keep the receipts together.', 'If anything changes, check back and we can adjust.', 'And do not hesitate to ask a follow-up question.'])}"
+            revisions.append({"index": int(m.group(1)), "critique": "Could end with a clearer next step.",
+                              "revised_response": revised})
+        return {"revisions": revisions}
+
+    def verify(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls["VerificationBatch"] += 1
+        verdicts = []
+        for m in ITEM.finditer(request_text(request)):
+            digest = hashlib.sha256(f"{self.seed}\x00{m.group(3)}".encode()).hexdigest()
+            fails = int(digest[:8], 16) / 0xFFFFFFFF < self.verify_fail_rate
+            verdicts.append({"index": int(m.group(1)), "passed": not fails,
+                             "reason": "the answer contradicts the input" if fails else ""})
+        return {"verdicts": verdicts}
+
+    def rejected(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls["RejectedBatch"] += 1
+        rng = _rng(request, self.seed, "rejected")
+        out = []
+        for m in ITEM.finditer(request_text(request)):
+            strategy, good = m.group(2) or "verbose", m.group(4)
+            first = re.split(r"(?<=[.!?])\s", good, maxsplit=1)[0]
+            if strategy == "off_topic":
+                text = f"{first} {' '.join(rng.sample(OFF_TOPIC, 2)).format(o=rng.choice(SUBJECTS))}"
+            elif strategy == "tone_mismatch":
+                text = f"Ugh, fine. {good.lower()} Honestly, it's not that hard, you'll figure it out."
+            else:
+                text = f"{FILLER[0]} {FILLER[1]} {good} {FILLER[2]} {FILLER[3]} {first}"
+            out.append({"index": int(m.group(1)), "response": text})
+        return {"responses": out}
+
+    def weak(self, request: dict[str, Any]) -> str:
+        self.calls["weak"] += 1
+        rng = _rng(request, self.seed, "weak")
+        user = next((msg.get("content", "") for msg in reversed(request.get("messages") or [])
+                     if msg.get("role") == "user"), "")
+        low = str(user).lower()
+        topic = next((f"your {s}" for s in SUBJECTS if s in low), "that")
+        return rng.choice(WEAK).format(t=topic)
+
+
+def is_weak_request(request: dict[str, Any]) -> bool:
+    return schema_name(request) is None and WEAK_MARKER in request_text(request)
+
+
+def install(server: Any, method: str = "sft", *, seed: int = 0, verify_fail_rate: float = 0.0,
+            tweak: Callable[[str, dict, dict], dict] | None = None) -> GenerateReplies:
+    """Register the generation rules on a FakeLLMServer; returns the reply object (counters, knobs)."""
+    replies = GenerateReplies(method=method, seed=seed, verify_fail_rate=verify_fail_rate, tweak=tweak)
+    server.on_schema("GeneratedBatch", replies.batch)
+    server.on_schema("CritiqueBatch", replies.critique)
+    server.on_schema("VerificationBatch", replies.verify)
+    server.on_schema("RejectedBatch", replies.rejected)
+    server.on(is_weak_request, replies.weak)
+    return replies
