@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "core.commands.boundaries",
     "core.commands.evalset",
     "core.commands.generate",
+    "core.commands.train",
     "core.commands.reserved",
 )
 

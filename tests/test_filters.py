@@ -255,6 +255,7 @@ def test_ends_mid_sentence_heuristic():
     assert not ends_mid_sentence("First, log in. Then pay.")
     assert not ends_mid_sentence("Steps:\n1. Log in\n2. Open billing")
     assert not ends_mid_sentence("positive")
+    assert not ends_mid_sentence("Option A")  # a short label, even one ending like a dangling article
     assert not ends_mid_sentence("Read more at https://example.org/help")
     assert not ends_mid_sentence('He said "pay it today."')
     assert not ends_mid_sentence("Here it is:\n```python\nprint(1)\n```")
@@ -277,6 +278,8 @@ async def test_completeness():
     assert (await one(f, ex(fmt="dpo", rejected="Write to them before the", rejected_strategy="truncated"))).passed
     assert (await one(f, ex(fmt="dpo", rejected="Write to them before the",
                             rejected_strategy="verbose"))).reason_code == "ends_mid_sentence"
+    assert (await one(f, ex(fmt="kto", label=False, response="Write to them before the",
+                            rejected_strategy="truncated"))).passed
     assert (await one(f, ex(fmt="grpo", extra={"reference": " "}))).reason_code == "missing_reference"
     assert (await one(f, ex(fmt="grpo", extra={"reference": "42"}))).passed
 

@@ -4,8 +4,6 @@ scale-up to the final dataset (loadable by `datasets`, TRL-validated, card YAML)
 
 from __future__ import annotations
 
-import json
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from core.generate import pipeline_state as ps
 from core.generate import report as rp
 from core.generate import review as rv
 from core.llm.gateway import Gateway
-from core.models.data import GenerationReport, QualityLogRow, TrainingExample
+from core.models.data import QualityLogRow, TrainingExample
 from core.models.knowledge import (
     Category,
     Competencies,
@@ -79,7 +77,8 @@ def ready_project(root: Path | None = None, *, method: str = "sft", name: str = 
         competencies=Competencies(always=[Statement(text="give concrete next steps")],
                                   never=[Statement(text="ask for full card numbers")]),
     ))
-    p.mark("extract", "boundaries_approved")
+    for step in ("persona", "interview", "artifacts", "boundaries_approved"):
+        p.mark("extract", step)
     kinds = ["common"] * 5 + ["out_of_scope"] * 2 + ["edge"] * 3
     cats = ["billing", "paperwork", "planning", "paperwork", "billing", "out_of_scope", "out_of_scope",
             "billing", "planning", "billing"]
@@ -116,6 +115,36 @@ def dataset_rows(p: Project) -> tuple[list[dict], list[dict]]:
     return (store.read_parquet_rows(p.path(ps.TRAIN_FILE)), store.read_parquet_rows(p.path(ps.VALIDATION_FILE)))
 
 
+class HashEmbedder:
+    """A fast stand-in for MiniLM: a pseudo-random unit vector per text (identical texts, identical vectors;
+    different texts nearly orthogonal), so pipeline tests do not wait on CPU embeddings."""
+
+    dim = 64
+
+    def encode(self, texts: Any) -> Any:
+        import hashlib
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            seed = int(hashlib.sha256(str(t).encode()).hexdigest()[:16], 16)
+            v = np.random.default_rng(seed).standard_normal(self.dim)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fast_embeddings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Embedder.for_project in this process returns a HashEmbedder."""
+    from core.embed import Embedder
+
+    monkeypatch.setattr(Embedder, "for_project", classmethod(lambda cls, project, **kw: HashEmbedder()))
+
+
 @pytest.fixture(scope="module")
 def _model():
     from core.embed import load_model
@@ -124,7 +153,7 @@ def _model():
 
 
 @pytest.fixture
-def project(projects_root: Path, _model) -> Project:
+def project(projects_root: Path, fast_embeddings) -> Project:
     return ready_project(projects_root)
 
 
@@ -193,7 +222,8 @@ def test_pilot_retries_with_adjusted_prompts_when_the_pass_rate_is_low(fake_llm,
     replies = install(fake_llm)
     fake_llm.reset()
     fake_llm.on_schema("GeneratedBatch", _short_until_told(replies, hint))
-    install(fake_llm)  # the other schemas (critique, checks) as usual
+    fake_llm.on_schema("CritiqueBatch", {"revisions": []})  # self-critique changes nothing
+    install(fake_llm)  # the other schemas as usual
     report = pl.run_pilot(project, gateway(project))
     run = project.read(ps.PILOT_RUN, ps.PilotRun)
     assert report.retries == 1 and len(run.attempts) == 2
@@ -211,6 +241,7 @@ def test_pilot_retries_are_bounded(fake_llm, project: Project) -> None:
     replies = install(fake_llm)
     fake_llm.reset()
     fake_llm.on_schema("GeneratedBatch", _short_until_told(replies, "never-sent", share=0.8))
+    fake_llm.on_schema("CritiqueBatch", {"revisions": []})
     install(fake_llm)
     project.meta.config.generate.max_pilot_retries = 1
     project.save()
@@ -229,7 +260,7 @@ def test_review_rejection_feeds_notes_into_the_next_pilot(fake_llm, project: Pro
     pl.run_pilot(project, gateway(project))
     rnd = rv.current_round(project)
     assert rnd.number == 1 and len(rnd.sample) == 5 and rnd.rated == 0
-    assert len({ex.category for ex in rnd.sample}) == 3  # spread over the categories
+    assert len({ex.category for ex in rnd.sample}) >= 3  # spread over the categories
     with pytest.raises(BadInput):
         rv.rate(project, "nope", True)
     assert rv.conclude(project) == "pending"
@@ -310,7 +341,9 @@ def test_projection_and_budget(fake_llm, project: Project) -> None:
 
 
 @pytest.mark.slow
-def test_pilot_review_scale_end_to_end(fake_llm, project: Project) -> None:
+def test_pilot_review_scale_end_to_end(fake_llm, projects_root: Path, _model) -> None:
+    """With the real MiniLM embeddings."""
+    project = ready_project(projects_root)
     from tests.fakes.generate_replies import install
 
     install(fake_llm)
@@ -363,7 +396,7 @@ def test_pilot_review_scale_end_to_end(fake_llm, project: Project) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["dpo", "kto", "grpo"])
-def test_other_formats_end_to_end(fake_llm, projects_root: Path, _model, method: str) -> None:
+def test_other_formats_end_to_end(fake_llm, projects_root: Path, fast_embeddings, method: str) -> None:
     from tests.fakes.generate_replies import install
     from tests.fakes.tiny_model import tiny_model_path
     from transformers import AutoTokenizer

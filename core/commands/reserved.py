@@ -11,10 +11,6 @@ import sys
 
 # name -> (help, issue that delivers it, argument adder)
 RESERVED: dict[str, tuple[str, str]] = {
-    "train": ("train a model locally or on HF Jobs", "skill 3 (issue #5)"),
-    "runs": ("list training runs", "skill 3 (issue #5)"),
-    "logs": ("show a run's log", "skill 3 (issue #5)"),
-    "cancel": ("cancel a run", "skill 3 (issue #5)"),
     "evaluate": ("evaluate base vs fine-tuned", "skill 4 (issue #6)"),
     "spot-check": ("spot-check the evaluation", "skill 4 (issue #6)"),
     "decide": ("record the deployment decision", "skill 4 (issue #6)"),

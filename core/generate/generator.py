@@ -17,7 +17,9 @@ simply give fewer examples. Then, per request:
 
 Provider failures that the pipeline must pause on (CircuitOpen, BudgetExceeded, LLMNotConfigured) propagate;
 any other failure of a request only makes the result shorter. Tokens and cost go to the gateway's
-"generate" stage. ``stats`` counts what happened (requests, failures, dropped examples).
+"generate" stage. ``stats`` counts what happened (requests, failures, dropped examples). ``shots`` (input,
+response) pairs, e.g. approved pilot examples, are shown as few-shot demonstrations to the few_shot strategy
+and to classification tasks (never eval-set examples: that would leak them).
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ Draft = tuple[str, str]  # (input, good response)
 
 def _digest(*parts: object) -> str:
     return hashlib.sha256("\x00".join(str(p) for p in parts).encode("utf-8")).hexdigest()
+
+
+def _key(cell: Cell) -> str:
+    return f"{cell.kind}|{cell.category}|{cell.difficulty}|{cell.exercises}"
 
 
 def _norm(text: str) -> str:
@@ -126,8 +132,8 @@ class Generator:
 
     def messages(self, cell: Cell, total: int, phase: str, index: int, attempt: int,
                  avoid: Sequence[str] = ()) -> list[dict[str, str]]:
-        tag = f"{phase}-{_digest(cell.key)[:6]}-{index}" + (f"-r{attempt}" if attempt else "")
-        rng = random.Random(_digest("seeds", phase, cell.key, index, attempt))
+        tag = f"{phase}-{_digest(_key(cell))[:6]}-{index}" + (f"-r{attempt}" if attempt else "")
+        rng = random.Random(_digest("seeds", phase, _key(cell), index, attempt))
         values: dict[str, object] = {
             "knowledge": self.src.knowledge_block(),
             "category": cell.category,
@@ -229,7 +235,7 @@ class Generator:
 
     async def _examples(self, cell: Cell, drafts: list[Draft], phase: str, start: int,
                         model: str) -> list[TrainingExample]:
-        offset = int(_digest("rejected", phase, cell.key)[:8], 16)
+        offset = int(_digest("rejected", phase, _key(cell))[:8], 16)
         labels: list[bool | None] = [None] * len(drafts)
         bad: list[tuple[str, str] | None] = [None] * len(drafts)
         if self.format == "dpo":

@@ -13,21 +13,39 @@ Scale-up, projection and resume live in :mod:`core.generate.pipeline_scale`.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
-from core.errors import StageNotReady, TunesmithError
+from core.errors import TunesmithError
 from core.generate import pipeline_state as ps
-from core.generate.pipeline_state import STAGE, AttemptRecord, PilotFeedback, PilotRun
-from core.llm.errors import BudgetExceeded, CircuitOpen, LLMNotConfigured
-from core.models.data import FilterStats, GenerationReport, TrainingExample
-from core.models.knowledge import ScopeBoundaries
+from core.generate.pipeline_common import (  # noqa: F401  (re-exported: the pipeline's public names)
+    FATAL,
+    GenerationProgress,
+    Progress,
+    category_stats,
+    cell_key,
+    check_llm,
+    check_ready,
+    default_gateway,
+    diversity_scores,
+    example_of,
+    failed_rows,
+    generate_cells,
+    load_feedback,
+    merge_stats,
+    needs_llm_message,
+    rejection_counts,
+    save_feedback,
+    say,
+    unique,
+    usage_delta,
+    usage_now,
+)
+from core.generate.pipeline_state import AttemptRecord, PilotRun
+from core.models.data import GenerationReport, TrainingExample
 from core.models.project import now
-from core.project import BOUNDARIES, Project
+from core.project import Project
 
-FATAL = (CircuitOpen, BudgetExceeded, LLMNotConfigured)
 MAX_FEEDBACK_LINES = 12
 
 # reason code (exact, else a word in it) -> the instruction the generator gets when many examples fail for it
@@ -130,195 +148,6 @@ def reasons_of(top: Iterable[Any]) -> list[tuple[str, str, int]]:
     return out
 
 
-# ---------------------------------------------------------------- progress
-
-
-@dataclass
-class GenerationProgress:
-    """One progress event (the CLI prints ``str(event)``; the TUI reads the fields)."""
-
-    phase: str
-    message: str = ""
-    done: int = 0  # examples generated and checked by the filters
-    kept: int = 0
-    target: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)  # reason -> count
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    projected_cost_usd: float | None = None
-    examples_per_s: float = 0.0  # kept examples per second in this run
-    elapsed_s: float = 0.0
-    part: int = 0
-
-    def line(self) -> str:
-        if self.message and not self.target:
-            return self.message
-        from core.llm.usage import money
-
-        top = sorted(self.rejected.items(), key=lambda kv: -kv[1])[:3]
-        rej = ", ".join(f"{k} {v}" for k, v in top)
-        tokens = self.prompt_tokens + self.completion_tokens
-        cost = money(self.cost_usd) + (f" of ~{money(self.projected_cost_usd)}"
-                                       if self.projected_cost_usd is not None else "")
-        head = f"{self.phase}"
-        if self.part:
-            head += f" part {self.part}"
-        text = (f"{head}: {self.kept}/{self.target} kept · {self.done} checked · "
-                f"rejected {self.done - self.kept}{' (' + rej + ')' if rej else ''} · {tokens:,} tokens · "
-                f"{cost} · {self.examples_per_s:.1f} examples/s")
-        return f"{text} · {self.message}" if self.message else text
-
-    __str__ = line
-
-
-Progress = Callable[[GenerationProgress], None]
-
-
-def say(progress: Progress | None, phase: str, message: str) -> None:
-    if progress is not None:
-        progress(GenerationProgress(phase=phase, message=message))
-
-
-# ---------------------------------------------------------------- preparing a run
-
-
-def needs_llm_message(project: Project, role: str = "generator") -> str:
-    return (
-        f"generating training data needs an LLM ({role} role): set TUNESMITH_MODEL (e.g. "
-        f"anthropic/claude-sonnet-4-5 or openai/gpt-4o-mini; for a local server also TUNESMITH_API_BASE) or "
-        f"[models].{role} in {project.path('project.toml')}. Nothing was generated"
-    )
-
-
-def default_gateway(project: Project, budget_usd: float | None = None) -> Any:
-    from core.llm.gateway import Gateway
-
-    return Gateway(roles=project.meta.models, cache_dir=project.cache_dir / "llm", budget_usd=budget_usd)
-
-
-def check_ready(project: Project) -> str:
-    """Approved boundaries and the frozen, unchanged eval set; returns the eval set's hash."""
-    from core.extract.review import verify_frozen
-
-    project.reload()
-    b = project.read_or(BOUNDARIES, ScopeBoundaries)
-    if b is None or not b.approved or not project.meta.is_done("extract", "boundaries_approved"):
-        raise StageNotReady(f"the scope boundaries are not approved yet: tunesmith boundaries {project.slug} --approve")
-    return verify_frozen(project)
-
-
-def check_llm(project: Project, gateway: Any, strategy: Any) -> str:
-    """The generator's model string; raises with the 'needs an LLM' message when none is configured."""
-    for role in dict.fromkeys((strategy.role, "generator")):
-        if not gateway.configured(role):
-            raise TunesmithError(needs_llm_message(project, role))
-    return gateway.model_for(strategy.role).model
-
-
-def load_feedback(project: Project) -> PilotFeedback:
-    return project.read_or(ps.PILOT_FEEDBACK, PilotFeedback) or PilotFeedback()
-
-
-def save_feedback(project: Project, fb: PilotFeedback) -> None:
-    fb.updated_at = now()
-    project.write(ps.PILOT_FEEDBACK, fb)
-
-
-def cell_key(cell: Any) -> str:
-    return f"{cell.kind}|{cell.category}|{cell.difficulty}|{getattr(cell, 'exercises', '')}"
-
-
-def usage_now(gateway: Any) -> dict[str, float]:
-    row = gateway.usage_summary().get(STAGE, {}) or {}
-    return {k: float(row.get(k, 0) or 0) for k in ("calls", "cache_hits", "prompt_tokens", "completion_tokens",
-                                                   "cost_usd")}
-
-
-def usage_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
-
-
-async def generate_cells(generator: Any, cells: list[Any], phase: str, offsets: dict[str, int],
-                         errors: list[str] | None = None) -> list[TrainingExample]:
-    """Every cell generated concurrently; provider faults the gateway could not fix cost that cell only.
-    CircuitOpen, BudgetExceeded and LLMNotConfigured stop the run."""
-    jobs = []
-    for cell in cells:
-        key = cell_key(cell)
-        start = offsets.get(key, 0)
-        offsets[key] = start + cell.count
-        jobs.append(generator.generate(cell, cell.count, phase, start_index=start))
-    results = await asyncio.gather(*jobs, return_exceptions=True)
-    out: list[TrainingExample] = []
-    fatal: BaseException | None = None
-    for r in results:
-        if isinstance(r, BaseException):
-            if isinstance(r, FATAL) or not isinstance(r, TunesmithError):
-                fatal = fatal or r
-            elif errors is not None:
-                errors.append(str(r))
-            continue
-        out.extend(r)
-    if fatal is not None:
-        raise fatal
-    return out
-
-
-def unique(examples: Iterable[TrainingExample], seen: set[str] | None = None) -> list[TrainingExample]:
-    seen = set() if seen is None else seen
-    out = []
-    for ex in examples:
-        if ex.id not in seen:
-            seen.add(ex.id)
-            out.append(ex)
-    return out
-
-
-# ---------------------------------------------------------------- statistics
-
-
-def merge_stats(into: dict[str, FilterStats], stats: Any) -> None:
-    for name, s in (stats or {}).items():
-        cur = into.setdefault(name, FilterStats())
-        checked = s.checked if hasattr(s, "checked") else int(s.get("checked", 0))
-        passed = s.passed if hasattr(s, "passed") else int(s.get("passed", 0))
-        into[name] = FilterStats(checked=cur.checked + checked, passed=cur.passed + passed)
-
-
-def category_stats(into: dict[str, FilterStats], kept: list[TrainingExample], rejected: list[Any]) -> None:
-    for ex, ok in [*((e, True) for e in kept), *((example_of(r), False) for r in rejected)]:
-        cur = into.setdefault(ex.category, FilterStats())
-        into[ex.category] = FilterStats(checked=cur.checked + 1, passed=cur.passed + (1 if ok else 0))
-
-
-def rejection_counts(into: dict[str, int], log_rows: list[Any], rejected_ids: set[str]) -> None:
-    """Count each rejected example once per distinct failing reason code."""
-    seen: set[tuple[str, str]] = set()
-    for row in log_rows:
-        if row.example_id in rejected_ids and not row.passed and (row.example_id, row.reason_code) not in seen:
-            seen.add((row.example_id, row.reason_code))
-            into[row.reason_code] = into.get(row.reason_code, 0) + 1
-
-
-def example_of(item: Any) -> TrainingExample:
-    """A rejected item may be the example itself or (example, results)."""
-    if isinstance(item, TrainingExample):
-        return item
-    if isinstance(item, (tuple, list)):
-        return item[0]
-    return getattr(item, "example")
-
-
-def diversity_scores(outcome: Any) -> list[float]:
-    """Each kept example's highest similarity to the examples kept before it (the diversity filter's score)."""
-    return [float(s) for s in outcome.scores("diversity") if s is not None and s >= 0]
-
-
-def failed_rows(log_rows: list[Any], rejected_ids: set[str]) -> list[Any]:
-    return [r for r in log_rows if r.example_id in rejected_ids and not r.passed]
-
-
 # ---------------------------------------------------------------- the pilot
 
 
@@ -346,6 +175,7 @@ async def arun_pilot(project: Project, gateway: Any = None, *, progress: Progres
         offsets = dict(previous.offsets) if previous else {}
         generator = Generator(project, gw, strategy, feedback=fb.lines(), avoid=[])
         ctx = build_context(project, gw, embedder=embedder, tokenizer=tokenizer)
+        generator.avoid = ctx.avoid  # the diversity filter's near-misses: "avoid these" in the prompts
         own_ctx_embedder = embedder is None and ctx.embedder is not None
         started_at, t0 = now(), time.monotonic()
         before = usage_now(gw)
@@ -401,7 +231,8 @@ async def arun_pilot(project: Project, gateway: Any = None, *, progress: Progres
         run = PilotRun(
             pilot_id=ps.ids_hash([ex.id for ex in kept]), eval_hash=eval_hash, strategy=strategy.name,
             strategy_reason=strategy.reason, model=model, attempts=attempts, requests=int(used["calls"]),
-            cache_hits=int(used["cache_hits"]), failed_requests=len(errors), feedback=generator.feedback[:],
+            cache_hits=int(used["cache_hits"]), failed_requests=len(errors) + int(generator.stats.get("failed_requests", 0)),
+            feedback=generator.feedback[:],
             offsets=offsets, finished_at=now(),
         )
         with project.writing():

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 from core import store
 from core.errors import BadInput, StageNotReady, TunesmithError
 from core.generate import pipeline as pl
 from core.generate import pipeline_state as ps
+from core.generate.pipeline_parts import aux_path, load_parts, load_state, part_size, reconcile, scale_dir
 from core.generate.pipeline_projection import BudgetTooLow, Projection, check_budget, projection
 from core.generate.pipeline_state import PartInfo, ScaleState
 from core.llm.errors import BudgetExceeded, CircuitOpen
@@ -38,73 +39,8 @@ from core.project import Project
 __all__ = ["BudgetTooLow", "Projection", "projection", "check_budget", "arun_scale", "run_scale",
            "load_state", "load_parts", "part_size"]
 
-PART_MIN, PART_MAX = 10, 250
 HEARTBEAT_S = 10.0
 MAX_EMPTY_TASKS = 25  # cells in a row that produced nothing: the generator is stuck
-
-
-def part_size(target: int) -> int:
-    """Kept examples per checkpointed part: about 1/20 of the target, between 10 and 250."""
-    return max(PART_MIN, min(PART_MAX, math.ceil(target / 20)))
-
-
-def load_state(project: Project) -> ScaleState | None:
-    return project.read_or(ps.SCALE_STATE, ScaleState)
-
-
-def _scale_dir(project: Project) -> Path:
-    return project.path(ps.SCALE_DIR)
-
-
-def part_files(project: Project) -> list[Path]:
-    folder = _scale_dir(project)
-    return sorted(folder.glob(ps.PART_GLOB), key=lambda p: ps.part_number(p.name)) if folder.is_dir() else []
-
-
-def load_parts(project: Project) -> list[TrainingExample]:
-    """Every kept scale example, in part order, each id once."""
-    out: list[TrainingExample] = []
-    seen: set[str] = set()
-    for path in part_files(project):
-        out.extend(pl.unique(store.read_parquet(path, TrainingExample), seen))
-    return out
-
-
-def _aux(project: Project, kind: str, number: int) -> Path:
-    return _scale_dir(project) / f"{kind}-{number:05d}.parquet"
-
-
-def reconcile(project: Project, state: ScaleState) -> list[TrainingExample]:
-    """Bring the state in line with the parts on disk (a kill between a part and the state write)."""
-    known = {p.name for p in state.parts}
-    seen = set(state.seen_ids)
-    kept = load_parts(project)
-    for path in part_files(project):
-        if path.name in known:
-            continue
-        number = ps.part_number(path.name)
-        rows = store.read_parquet(path, TrainingExample)
-        rej = _aux(project, "rejected", number)
-        rejected = store.read_parquet(rej, TrainingExample) if rej.exists() else []
-        log = _aux(project, "log", number)
-        if log.exists():
-            pl.rejection_counts(state.rejected_by_reason, store.read_parquet(log, QualityLogRow),
-                                {ex.id for ex in rejected})
-        pl.category_stats(state.categories, rows, rejected)
-        state.parts.append(PartInfo(name=path.name, kept=len(rows), checked=len(rows) + len(rejected),
-                                    written_at=now()))
-        state.checked += len(rows) + len(rejected)
-        for ex in [*rows, *rejected]:
-            if ex.id not in seen:
-                seen.add(ex.id)
-                state.seen_ids.append(ex.id)
-    for ex in kept:
-        if ex.id not in seen:
-            seen.add(ex.id)
-            state.seen_ids.append(ex.id)
-    state.parts.sort(key=lambda p: ps.part_number(p.name))
-    state.kept = len(kept)
-    return kept
 
 
 class _Run:
@@ -129,16 +65,31 @@ class _Run:
         self.usage0 = pl.usage_now(gw)
         self.retries0 = self._retries()
         self.base["provider_retries"] = state.provider_retries
+        self.base["failed_requests"] = state.failed_requests
+        self.gen_failed0 = self._gen_failed()
         self.buffer: list[TrainingExample] = []
         self.queue: deque[Any] = deque()
         self.inflight: dict[asyncio.Task, int] = {}
         self.flushing: asyncio.Task | None = None
+        self.filtering = 0  # examples in the batch being filtered
         self.errors: list[str] = []
         self.empty_tasks = 0
         self.last_event = time.monotonic()
 
     def _retries(self) -> int:
         return int(getattr(getattr(self.gw, "limiter", None), "retries", 0) or 0)
+
+    def _gen_failed(self) -> int:
+        return int((getattr(self.generator, "stats", None) or {}).get("failed_requests", 0))
+
+    def failed_requests(self) -> int:
+        return self._gen_failed() - self.gen_failed0 + len(self.errors)
+
+    def last_error(self) -> str:
+        from core.llm.errors import scrub
+
+        last = self.errors[-1] if self.errors else (getattr(self.generator, "last_error", "") or "")
+        return scrub(last)[:300]
 
     # ------------------------------------------------------------ estimates
 
@@ -149,7 +100,7 @@ class _Run:
         return min(1.0, max(rate, 0.05))
 
     def expected(self) -> float:
-        pending = len(self.buffer) + sum(self.inflight.values())
+        pending = len(self.buffer) + self.filtering + sum(self.inflight.values())
         return self.state.kept + self.rate() * pending
 
     def needed(self) -> int:
@@ -159,20 +110,25 @@ class _Run:
 
     # ------------------------------------------------------------ generation
 
+    def batch_size(self) -> int:
+        """Examples per filtering batch: enough for about one part of kept examples."""
+        return math.ceil(self.size / self.rate())
+
     def top_up(self) -> None:
+        """Start cells until the work in flight is expected to reach the target (at most ``2 × concurrency``
+        cells at once, and none while two batches already wait for the filters)."""
         limit = max(8, 2 * getattr(getattr(self.gw, "limiter", None), "max_concurrency", 16))
-        while len(self.inflight) < limit:
-            if not self.queue:
-                n = min(self.needed(), math.ceil(self.size / self.rate()))
-                if n <= 0:
-                    return
-                self.state.waves += 1
-                self.queue.extend(self.plan_cells(self.project, n, seed=self.state.waves))
-                if not self.queue:
-                    return
-            elif self.needed() <= 0:
+        while len(self.inflight) < limit and len(self.buffer) < 2 * self.batch_size():
+            if self.needed() <= 0:
                 self.queue.clear()  # planned work no longer needed
                 return
+            if not self.queue:  # plan the whole remaining need at once: full cells, exact quotas
+                self.state.waves += 1
+                cells = list(self.plan_cells(self.project, self.needed(), seed=self.state.waves))
+                random.Random(f"{self.project.slug}:{self.state.waves}").shuffle(cells)  # stop anywhere unbiased
+                self.queue.extend(cells)
+                if not self.queue:
+                    return
             cell = self.queue.popleft()
             task = asyncio.ensure_future(
                 pl.generate_cells(self.generator, [cell], "scale", self.state.offsets, self.errors))
@@ -207,18 +163,16 @@ class _Run:
         number = self.next_part
         self.next_part += 1
         name = ps.part_name(number)
-        folder = _scale_dir(self.project)
+        folder = scale_dir(self.project)
         with self.project.writing():
-            store.write_parquet(_aux(self.project, "log", number),
+            store.write_parquet(aux_path(self.project, "log", number),
                                 pl.failed_rows(outcome.log_rows, rejected_ids), QualityLogRow)
-            store.write_parquet(_aux(self.project, "rejected", number), rejected, TrainingExample)
+            store.write_parquet(aux_path(self.project, "rejected", number), rejected, TrainingExample)
             store.write_parquet(folder / name, kept, TrainingExample)  # after filtering, atomically
             s = self.state
             s.parts.append(PartInfo(name=name, kept=len(kept), checked=len(batch), written_at=now()))
             s.kept += len(kept)
             s.checked += len(batch)
-            s.failed_requests += len(self.errors)
-            self.errors.clear()
             pl.merge_stats(s.filters, outcome.stats)
             pl.category_stats(s.categories, kept, rejected)
             pl.rejection_counts(s.rejected_by_reason, outcome.log_rows, rejected_ids)
@@ -240,6 +194,8 @@ class _Run:
         s.completion_tokens = int(self.base["completion_tokens"] + used["completion_tokens"])
         s.cost_usd = round(self.base["cost_usd"] + used["cost_usd"], 6)
         s.provider_retries = int(self.base["provider_retries"] + self._retries() - self.retries0)
+        s.failed_requests = int(self.base["failed_requests"] + self.failed_requests())
+        s.last_error = self.last_error() or s.last_error
         if status:
             s.status = status  # type: ignore[assignment]
             s.pause_reason = reason
@@ -261,7 +217,8 @@ class _Run:
             completion_tokens=int(self.base["completion_tokens"] + used["completion_tokens"]),
             cost_usd=cost, projected_cost_usd=(cost / s.kept * s.target) if s.kept else None,
             examples_per_s=(s.kept - self.kept_at_start) / elapsed if elapsed > 0 else 0.0,
-            elapsed_s=elapsed, part=part,
+            elapsed_s=elapsed, part=part, retries=int(self.base["provider_retries"] + self._retries() - self.retries0),
+            failed_requests=int(self.base["failed_requests"] + self.failed_requests()),
         ))
 
     # ------------------------------------------------------------ the loop
@@ -284,30 +241,30 @@ class _Run:
         s = self.state
         while True:
             if self.flushing is not None and self.flushing.done():
-                task, self.flushing = self.flushing, None
+                task, self.flushing, self.filtering = self.flushing, None, 0
                 task.result()
             if s.kept >= s.target and self.flushing is None:
                 break
             if s.kept < s.target:
                 self.top_up()
-            batch_n = math.ceil(self.size / self.rate())
-            if self.flushing is None and self.buffer and (len(self.buffer) >= batch_n or not self.inflight):
-                batch, self.buffer = self.buffer, []
+            n = self.batch_size()
+            if self.flushing is None and self.buffer and (len(self.buffer) >= n or not self.inflight):
+                batch, self.buffer = self.buffer[:n], self.buffer[n:]
+                self.filtering = len(batch)
                 self.flushing = asyncio.ensure_future(self.flush(batch))
             waits = [*self.inflight, *([self.flushing] if self.flushing else [])]
             if not waits:
-                if s.kept >= s.target:
-                    break
                 if s.checked > 10 * s.target + 200:
                     raise TunesmithError(f"the filters rejected almost everything ({s.kept} kept of {s.checked}); "
-                                         f"see {self.project.path(ps.QUALITY_LOG)} after the pilot")
+                                         f"see {self.project.path(ps.QUALITY_LOG)}")
                 continue
             done, _ = await asyncio.wait(waits, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task in self.inflight:
                     self.collect(task)
             if time.monotonic() - self.last_event >= HEARTBEAT_S:
-                self.emit(message=f"{len(self.inflight)} cells generating, {len(self.buffer)} awaiting the filters")
+                self.emit(message=f"{len(self.inflight)} cells generating, {len(self.buffer) + self.filtering} "
+                                  f"examples at the filters")
         for task in self.inflight:
             task.cancel()  # the target is reached: work still in flight is not needed
         await asyncio.gather(*self.inflight, return_exceptions=True)
@@ -397,6 +354,7 @@ async def arun_scale(project: Project, gateway: Any = None, *, target: int | Non
         fb = pl.load_feedback(project)
         generator = Generator(project, gw, strategy, feedback=fb.lines(), avoid=[])
         ctx = build_context(project, gw, embedder=embedder, tokenizer=tokenizer)
+        generator.avoid = ctx.avoid  # the diversity filter's near-misses: "avoid these" in the prompts
         if kept:
             ds.remember_kept(ctx, kept)
         pl.say(progress, "scale", f"scale-up to {state.target} examples" + (f" (resuming: {state.kept} kept in "

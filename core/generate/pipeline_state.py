@@ -120,6 +120,7 @@ class ScaleState(Strict):
     duplicate_ids: int = 0  # generated again with an id already seen: dropped before filtering
     failed_requests: int = 0
     provider_retries: int = 0  # transient provider faults the gateway retried
+    last_error: str = ""  # the last request that failed for good (after the gateway's retries)
     rejected_by_reason: dict[str, int] = Field(default_factory=dict)
     filters: dict[str, FilterStats] = Field(default_factory=dict)
     categories: dict[str, FilterStats] = Field(default_factory=dict)

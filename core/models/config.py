@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -144,6 +144,12 @@ class TrainConfig(Strict):
     hub_model_id: str | None = None
     hf_namespace: str | None = None
     push_to_hub: bool = False
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (overrides epochs)")
+    logging_steps: int = Field(10, ge=1)
+    trainer_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="extra TRL config fields passed as-is (e.g. eval_steps, seed, num_generations, "
+                    "max_completion_length, beta)")
 
 
 class Config(Strict):

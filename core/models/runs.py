@@ -101,3 +101,10 @@ class Decision(Strict):
     refusal_accuracy: float | None = None
     concerning: int | None = None
     decided_at: datetime | None = None
+    # optional detail (core/evaluate/decision.py): normalised dimension values, the dimensions that had
+    # no value (left out of the weighted score), what the decision still waits for, the judge's status
+    dimensions: dict[str, float] = Field(default_factory=dict)
+    missing_dimensions: list[str] = Field(default_factory=list)
+    pending: list[str] = Field(default_factory=list)
+    judge_usable: bool | None = None
+    improvement_relative: float | None = None

@@ -6,6 +6,9 @@
     runs/<run-id>/metrics.jsonl  one MetricRow per line while running (appended, flushed per step)
     runs/<run-id>/metrics.parquet  the same rows, written when the run ends
     runs/<run-id>/model/         the trained model (local backend)
+    runs/<run-id>/status.json    written last by the runner: {"status": completed|failed|canceled, "reason",
+                                 "exit_code", "global_step", "final_loss", ...}; its presence means the runner
+                                 has finished (the local backend reads the final status from it)
 
 Monitors (the TUI, `tunesmith logs --follow`) only read these files, so they can re-attach at any time.
 """
@@ -26,6 +29,7 @@ LOG = "train.log"
 METRICS_JSONL = "metrics.jsonl"
 METRICS_PARQUET = "metrics.parquet"
 MODEL_DIR = "model"
+STATUS_JSON = "status.json"
 FINAL = ("completed", "failed", "canceled")
 
 
@@ -87,3 +91,35 @@ def read_log_from(folder: Path, offset: int) -> tuple[str, int]:
         return "", offset
     cut = data.rfind(b"\n") + 1
     return data[:cut].decode("utf-8", errors="replace"), offset + cut
+
+
+def read_status(folder: Path) -> dict | None:
+    """The runner's final status.json, or None while it has not finished (or the file is torn)."""
+    try:
+        data = json.loads((folder / STATUS_JSON).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError, OSError):
+        return None
+    return data if isinstance(data, dict) and data.get("status") in FINAL else None
+
+
+def read_metrics_from(folder: Path, offset: int) -> tuple[list[MetricRow], int]:
+    """Metric rows appended to metrics.jsonl after byte ``offset``; returns (rows, new offset). Only whole
+    lines are read; a line that does not validate is skipped."""
+    path = folder / METRICS_JSONL
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+    except FileNotFoundError:
+        return [], offset
+    cut = data.rfind(b"\n") + 1
+    rows: list[MetricRow] = []
+    for line in data[:cut].splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rows.append(MetricRow.model_validate(json.loads(line)))
+        except (ValueError, TypeError):
+            continue
+    return rows, offset + cut

@@ -48,7 +48,7 @@ _BOILER_ANY = re.compile(
     re.IGNORECASE,
 )
 _BOILER_START = re.compile(
-    r"^\s*(?:sure|certainly|of course|absolutely|okay|ok)[!,.]?\s+here(?:'s| is| are)\b"
+    r"^\s*(?:sure|certainly|absolutely)[!,.]?\s+here(?:'s| is| are)\b"
     r"|^\s*here(?:'s| is) (?:a|an|the) (?:possible |sample |example |suggested )?(?:response|answer|reply|example)\b",
     re.IGNORECASE,
 )

@@ -41,7 +41,8 @@ class CompletenessFilter(SimpleFilter):
             return fail(NAME, "missing_response", 0.0, "no response")
         if example.format == "dpo" and (bad is None or not bad.strip()):
             return fail(NAME, "missing_rejected", 0.0, "the rejected side is empty")
-        if ends_mid_sentence(main):
+        deliberately_cut = good is None and example.rejected_strategy == "truncated"  # a KTO undesirable one
+        if not deliberately_cut and ends_mid_sentence(main):
             tail = main.rstrip()[-40:].replace("\n", " ")
             return fail(NAME, "ends_mid_sentence", 0.0, f"the response stops mid-sentence: …{tail}")
         if (example.format == "dpo" and example.rejected_strategy != "truncated" and bad is not None

@@ -157,6 +157,16 @@ def select(vectors: np.ndarray, threshold: float, index: KeptIndex, ids: Sequenc
     return keep, score, dup_of
 
 
+def _lock(ctx: FilterContext) -> asyncio.Lock:
+    """The run's diversity lock (one per event loop: a context may outlive the loop it was first used in)."""
+    loop = asyncio.get_running_loop()
+    held = ctx.extras.get(_LOCK)
+    if held is None or held[0] is not loop:
+        held = (loop, asyncio.Lock())
+        ctx.extras[_LOCK] = held
+    return held[1]
+
+
 def remember_avoid(ctx: FilterContext, texts: Sequence[str], limit: int = AVOID_LIMIT) -> None:
     for t in texts:
         t = (t or "").strip()
@@ -177,7 +187,7 @@ class DiversityFilter:
     async def check_batch(self, examples: Sequence[TrainingExample], ctx: FilterContext) -> list[FilterResult]:
         if not examples:
             return []
-        lock = ctx.extras.setdefault(_LOCK, asyncio.Lock())
+        lock = _lock(ctx)
         texts = [text_of(e) for e in examples]
         threshold = float(ctx.thresholds.diversity_threshold)
         if ctx.embedder is None:

@@ -100,10 +100,10 @@ def ends_mid_sentence(text: str) -> bool:
     if t.endswith(("```", "~~~")):
         return unclosed_fence(t)
     last_line = t.splitlines()[-1]
+    if "\n" not in t and len(t.split()) <= 6 and not t.endswith((",", ":")):
+        return False
     if _DANGLING.search(last_line):
         return True
-    if "\n" not in t and len(t.split()) <= 6:
-        return False
     if _LIST_ITEM.match(last_line) or _TABLE_ROW.match(last_line) or _HEADING.match(last_line):
         return False
     if _URL_END.search(last_line):

@@ -1,0 +1,337 @@
+"""The job monitor's cost per 10,000 log lines: CPU time of the TUI process while it ingests train.log.
+
+The job monitor screen (JobMonitorScreen: log panel, loss chart, status polling) is opened on a fake
+running run in a headless ``App.run_test`` at 80x24. A separate writer process appends trainer-like
+lines to train.log (so its CPU is not counted); the app process's CPU time (``time.process_time``:
+the UI thread, the tailer thread and the Log's width thread together) is measured from the first
+line written until the panel has taken in the last one. The monitor's CPU while idle (attached to a
+run whose log does not grow; timers and polls only), measured first for the same screen, is
+subtracted, so the figure is what the lines cost.
+
+Scenarios: 10,000 lines appended at once, then sustained bursts of 1k, 10k and 100k lines/s.
+During each, a 20 Hz timer on the UI thread records how late it fires (the event loop's lag: what a
+keypress would wait). ``--naive`` adds a reference: the same tailer, but one ``Log.write_line`` call
+per line instead of one ``write_lines`` per tick. ``--terminal`` runs the same in a child process on
+a real 80x24 pseudo-terminal (the terminal driver encodes and writes every frame) instead of headless.
+
+    python bench/monitor_cost.py [--rounds 3] [--json] [--naive] [--terminal] [--update-readme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import json
+import os
+import platform
+import re
+import select
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = Path(__file__).resolve().parent / "README.md"
+sys.path.insert(0, str(ROOT))
+
+LINE = ("[metrics] step={i} epoch={e:.3f} loss={l:.4f} learning_rate=0.0002 grad_norm=0.8731 "
+        "tokens_per_second=5120.5 of=100000")
+
+WRITER = r"""
+import sys, time
+path, rate, total = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+line = sys.argv[4]
+tick = 0.01
+per = total if rate <= 0 else max(1, round(rate * tick))
+start = time.perf_counter()
+written = 0
+with open(path, "a", encoding="utf-8") as fh:
+    while written < total:
+        n = min(per, total - written)
+        fh.write("".join(line.format(i=written + k, e=(written + k) / 50000, l=2.0 - (written + k) / 100000) + "\n"
+                         for k in range(n)))
+        fh.flush()
+        written += n
+        if rate > 0 and written < total:
+            delay = start + written / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+print(f"{written} {time.perf_counter() - start:.4f}")
+"""
+
+SCENARIOS = [  # (name, lines per second (0: all at once), lines)
+    ("10,000 lines at once", 0, 10_000),
+    ("1k lines/s for 10 s", 1_000, 10_000),
+    ("10k lines/s for 3 s", 10_000, 30_000),
+    ("100k lines/s for 3 s", 100_000, 300_000),
+]
+IDLE_S = 3.0
+
+
+def make_run(root: Path):
+    from core.models.runs import TrainingRun
+    from core.project import Project
+    from core.train.runfolder import run_dir, write_run
+
+    project = Project.create("Bench Bot", "monitor benchmark", root=root)
+    now = datetime.now(timezone.utc)
+    run = TrainingRun(run_id="20250101-000000-sft-bench", backend="local", method="sft", base_model="tiny/model",
+                      status="running", created_at=now - timedelta(seconds=5), started_at=now,
+                      config={"max_steps": 100_000})
+    folder = run_dir(project, run.run_id)
+    folder.mkdir(parents=True)
+    write_run(folder, run)
+    (folder / "train.log").write_text("")
+    return project, folder
+
+
+class LagProbe:
+    """A 20 Hz timer on the UI thread; records how late each tick is."""
+
+    PERIOD = 0.05
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.lags: list[float] = []
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        self.lags.append(max(0.0, now - self.last - self.PERIOD))
+        self.last = now
+
+    def reset(self) -> None:
+        self.last = time.perf_counter()
+        self.lags = []
+
+    def summary(self) -> dict:
+        lags = sorted(self.lags) or [0.0]
+        return {"lag_p99_ms": lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000, "lag_max_ms": lags[-1] * 1000}
+
+
+async def drive(app, screen, folder: Path, naive: bool) -> dict:
+    """Run the idle baseline and every scenario against an open JobMonitorScreen."""
+    while not screen.is_mounted or screen.mode != "run":
+        await asyncio.sleep(0.05)
+    panel = screen.log_panel
+    if naive:
+        from tui.widgets.log_panel import LogBatch
+
+        def write_batch(batch: LogBatch) -> None:  # one Log.write_line per line (the reference)
+            panel.lines_ingested += batch.read
+            panel.batches += 1
+            for line in batch.lines:
+                panel.write_line(line)
+                panel.lines_written += 1
+
+        panel.write_batch = write_batch  # type: ignore[method-assign]
+    probe = LagProbe()
+    screen.set_interval(LagProbe.PERIOD, probe.tick)
+    await asyncio.sleep(1.0)  # settle: first polls, chart, status
+
+    async def wait_until(cond, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while not cond() and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+
+    probe.reset()
+    c0, t0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(IDLE_S)
+    idle_rate = (time.process_time() - c0) / (time.perf_counter() - t0)
+    idle = {"cpu_per_s_ms": idle_rate * 1000, **probe.summary()}
+
+    results = []
+    log_path = folder / "train.log"
+    for name, rate, total in SCENARIOS:
+        base = panel.lines_ingested
+        written0, batches0 = panel.lines_written, panel.batches
+        probe.reset()
+        c0, t0 = time.process_time(), time.perf_counter()
+        writer = await asyncio.create_subprocess_exec(sys.executable, "-c", WRITER, str(log_path), str(rate),
+                                                      str(total), LINE, stdout=asyncio.subprocess.PIPE)
+        out, _ = await writer.communicate()
+        size = log_path.stat().st_size
+        await wait_until(lambda: panel.offset >= size, timeout=30)
+        await asyncio.sleep(panel.interval * 2)  # the last tick's write and repaint
+        cpu = time.process_time() - c0
+        wall = time.perf_counter() - t0
+        w_lines, w_secs = out.decode().split()
+        net = max(0.0, cpu - idle_rate * wall)
+        read = panel.lines_ingested - base
+        results.append({
+            "scenario": name, "rate": rate, "lines": total, "complete": panel.offset >= size, "lines_read": read,
+            "writer_s": float(w_secs), "wall_s": wall, "cpu_s": cpu, "net_cpu_s": net,
+            "net_ms_per_10k": net / total * 10_000 * 1000,
+            "cpu_share": cpu / wall, "lines_written": panel.lines_written - written0,
+            "batches": panel.batches - batches0, **probe.summary(),
+        })
+        await asyncio.sleep(0.5)
+    shown_last = panel.lines[-1] if panel.lines else ""
+    return {"idle": idle, "scenarios": results, "last_line_shown": shown_last}
+
+
+async def measure_headless(naive: bool) -> dict:
+    from screens.job_monitor import JobMonitorScreen
+    from tui.app import TunesmithApp
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project, folder = make_run(Path(tmp))
+        os.environ["TUNESMITH_PROJECTS"] = tmp
+        app = TunesmithApp(tmp)
+        async with app.run_test(size=(80, 24)):
+            screen = JobMonitorScreen(project)
+            app.push_screen(screen)
+            return await drive(app, screen, folder, naive)
+
+
+def run_in_terminal(naive: bool) -> dict:
+    """The same scenarios in a child process on a real 80x24 pseudo-terminal (output drained here)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+        proc = subprocess.Popen([sys.executable, __file__, "--child", str(out)] + (["--naive"] if naive else []),
+                                stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, start_new_session=True)
+        os.close(slave)
+        received = 0
+        while proc.poll() is None:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    received += len(os.read(master, 1 << 16))
+                except OSError:
+                    break
+        os.close(master)
+        proc.wait()
+        if not out.exists():
+            raise RuntimeError(f"the terminal child failed (exit {proc.returncode})")
+        result = json.loads(out.read_text())
+        result["terminal_bytes"] = received
+        return result
+
+
+def child(out: str, naive: bool) -> None:
+    from screens.job_monitor import JobMonitorScreen
+    from tui.app import TunesmithApp
+
+    tmp = tempfile.mkdtemp()
+    project, folder = make_run(Path(tmp))
+    os.environ["TUNESMITH_PROJECTS"] = tmp
+
+    class BenchApp(TunesmithApp):
+        def on_mount(self) -> None:
+            screen = JobMonitorScreen(project)
+            self.push_screen(screen)
+
+            async def go() -> None:
+                result = await drive(self, screen, folder, naive)
+                Path(out).write_text(json.dumps(result))
+                self.exit()
+
+            self.run_worker(go(), exit_on_error=True)
+
+    BenchApp(tmp).run()
+
+
+def median_round(rounds: list[dict]) -> dict:
+    """Per scenario, the median of each number over the rounds."""
+    first = rounds[0]
+    out = {"idle": {k: statistics.median(r["idle"][k] for r in rounds) for k in first["idle"]}, "scenarios": []}
+    for i, s in enumerate(first["scenarios"]):
+        merged = dict(s)
+        for key, value in s.items():
+            if isinstance(value, float):
+                merged[key] = statistics.median(r["scenarios"][i][key] for r in rounds)
+        merged["complete"] = all(r["scenarios"][i]["complete"] for r in rounds)
+        merged["net_ms_per_10k_runs"] = [r["scenarios"][i]["net_ms_per_10k"] for r in rounds]
+        out["scenarios"].append(merged)
+    return out
+
+
+def measure(rounds: int, naive: bool, terminal: bool) -> dict:
+    import textual
+
+    def one(naive_: bool) -> dict:
+        return run_in_terminal(naive_) if terminal else asyncio.run(measure_headless(naive_))
+
+    result = {"mode": "80x24 pseudo-terminal" if terminal else "headless App.run_test, 80x24", "rounds": rounds,
+              "batched": median_round([one(False) for _ in range(rounds)])}
+    if naive:
+        result["naive"] = median_round([one(True) for _ in range(rounds)])
+    result.update(python=platform.python_version(), textual=textual.__version__,
+                  machine=f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs")
+    return result
+
+
+def table(r: dict) -> str:
+    rows = ["| scenario | lines appended | read / written to the Log | CPU per 10,000 lines (net) | "
+            "app CPU while it lasts | batches | UI lag p99 / max |", "|---|---|---|---|---|---|---|"]
+    for s in r["scenarios"]:
+        runs = ", ".join(f"{x:.0f}" for x in s["net_ms_per_10k_runs"])
+        rows.append(f"| {s['scenario']} | {s['lines']:,} | {s['lines_read']:,} / {s['lines_written']:,} | "
+                    f"**{s['net_ms_per_10k']:.0f} ms** ({runs}) | "
+                    f"{s['cpu_share'] * 100:.0f} % of a core over {s['wall_s']:.1f} s | {s['batches']} | "
+                    f"{s['lag_p99_ms']:.0f} / {s['lag_max_ms']:.0f} ms |")
+    idle = r["idle"]
+    rows.append(f"\nIdle (attached, log not growing): {idle['cpu_per_s_ms']:.1f} ms CPU per second, "
+                f"UI lag p99 {idle['lag_p99_ms']:.0f} ms; subtracted above.")
+    return "\n".join(rows)
+
+
+def section(r: dict) -> str:
+    text = (
+        "## Job monitor\n\n"
+        "The monitor's cost per 10,000 log lines: CPU time (`time.process_time` of the TUI process: UI\n"
+        "thread, tailer thread, Log width thread) from the first line appended to train.log until the log\n"
+        "panel has taken in the last, minus the monitor's idle CPU over the same time. The job monitor\n"
+        f"screen is open on a running run ({r['mode']}); a separate process appends\n"
+        "~120-byte trainer lines. UI lag: how late a 20 Hz timer on the UI thread fires (what a keypress\n"
+        f"waits). Medians of {r['rounds']} rounds (per-round figures in brackets).\n\n"
+        "```\npython bench/monitor_cost.py --rounds 3 --naive --update-readme\n```\n\n"
+        + table(r["batched"]) + "\n"
+    )
+    if "naive" in r:
+        text += ("\nReference, same run: one `Log.write_line` per line instead of one `write_lines` per tick "
+                 "(same tailer and caps):\n\n" + table(r["naive"]) + "\n")
+    text += f"\nPython {r['python']}, Textual {r['textual']}, {r['machine']}.\n"
+    return text
+
+
+def update_readme(text: str) -> None:
+    old = README.read_text() if README.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"^## Job monitor\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(old):
+        new = pattern.sub(lambda _m: text + "\n", old, count=1)
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    README.write_text(new.rstrip("\n") + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--naive", action="store_true", help="also measure one write_line call per line")
+    parser.add_argument("--terminal", action="store_true", help="on a real pseudo-terminal instead of headless")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--update-readme", action="store_true", help="rewrite the section in bench/README.md")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.naive)
+        return 0
+    result = measure(max(1, args.rounds), args.naive, args.terminal)
+    print(json.dumps(result, indent=2) if args.json else section(result))
+    if args.update_readme:
+        update_readme(section(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,590 @@
+"""The job monitor: plan and start a training run, then follow it: live log, loss chart, status, cancel.
+
+The run folder (core.train.runfolder) is the truth. The screen only reads it (the log and the
+metrics are tailed by LogPanel and LossChart) and asks core.train.service to refresh the status
+every POLL_S seconds while the run is not final, so reopening the screen, or restarting the TUI,
+re-attaches to a run that is still going. With several runs the screen opens on the list of runs
+(newest first); with one it opens that run.
+
+core.train.service is imported lazily, in workers: until it exists, the status is read from
+run.toml and starting or cancelling a run says which skill brings it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Header, OptionList, Static
+from textual.widgets.option_list import Option
+
+from core.models.runs import MetricRow, TrainingRun
+from core.project import Project
+from core.train.runfolder import CONFIG_JSON, FINAL, list_runs, read_run, run_dir
+from tui.dialogs import ConfirmDialog
+from tui.messages import WorkFailed
+from tui.widgets.key_bar import KeyBar
+from tui.widgets.log_panel import LogPanel
+from tui.widgets.loss_chart import LossChart
+from tui.workers import background
+
+SERVICE = "core.train.service"
+MISSING = "Training is not built yet: it arrives with skill 3"
+
+STATUS_LOOK: dict[str, tuple[str, str]] = {
+    "queued": ("◌ queued", "bold $warning"),
+    "running": ("● running", "bold $accent"),
+    "completed": ("✓ completed", "bold $success"),
+    "failed": ("✗ failed", "bold $error"),
+    "canceled": ("⊘ canceled", "bold $text-muted"),
+}
+
+
+def load_service() -> ModuleType | None:
+    """core.train.service, or None while it does not exist (an error inside it is raised)."""
+    try:
+        return importlib.import_module(SERVICE)
+    except ModuleNotFoundError as exc:
+        if exc.name == SERVICE:
+            return None
+        raise
+
+
+# ---------------------------------------------------------------- numbers for the status line
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def elapsed_s(run: TrainingRun, now: datetime | None = None) -> float | None:
+    """Seconds since the run started (to its end once it has ended); None before it starts."""
+    start = run.started_at or (run.created_at if run.status != "queued" else None)
+    if start is None:
+        return None
+    end = run.ended_at if run.status in FINAL and run.ended_at else (now or datetime.now(timezone.utc))
+    return max(0.0, (_aware(end) - _aware(start)).total_seconds())
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    s = int(round(seconds))
+    days, s = divmod(s, 86_400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    text = f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+    return f"{days}d {text}" if days else text
+
+
+def _number(config: dict[str, Any], *keys: str) -> float | None:
+    for key in keys:
+        value = config.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return float(value)
+    for nested in ("training", "args", "hyperparameters", "trainer"):
+        inner = config.get(nested)
+        if isinstance(inner, dict):
+            found = _number(inner, *keys)
+            if found:
+                return found
+    return None
+
+
+def progress(config: dict[str, Any], row: MetricRow | None, total_steps: int | None = None) -> tuple[float, str] | None:
+    """(fraction done, 'step 120/500' or 'epoch 1.2/3') from the latest metric row and the step count the
+    runner logged (else the config's max_steps, else its epochs)."""
+    if row is None:
+        return None
+    max_steps = total_steps or _number(config, "max_steps", "total_steps")
+    if max_steps and row.step > 0:
+        return min(1.0, row.step / max_steps), f"step {row.step}/{int(max_steps)}"
+    epochs = _number(config, "num_train_epochs", "epochs")
+    if epochs and row.epoch:
+        return min(1.0, row.epoch / epochs), f"epoch {row.epoch:.2f}/{epochs:g}"
+    return None
+
+
+def remaining_s(run: TrainingRun, elapsed: float | None, done: float | None) -> tuple[float | None, str]:
+    """Estimated seconds left and where the estimate comes from ('progress' or 'plan')."""
+    if run.status in FINAL or elapsed is None:
+        return None, ""
+    if done and 0 < done <= 1 and elapsed > 0:
+        return elapsed * (1 - done) / done, "progress"
+    if run.estimated_hours:
+        return max(0.0, run.estimated_hours * 3600 - elapsed), "plan"
+    return None, ""
+
+
+def cost_so_far(run: TrainingRun, elapsed: float | None) -> tuple[float, float] | None:
+    """(dollars so far, dollars per hour) on HF Jobs: the plan's price per hour × elapsed time."""
+    if run.backend != "hf_jobs" or elapsed is None or not run.estimated_cost_usd or not run.estimated_hours:
+        return None
+    rate = run.estimated_cost_usd / run.estimated_hours
+    return rate * elapsed / 3600, rate
+
+
+def status_content(run: TrainingRun, config: dict[str, Any], row: MetricRow | None,
+                   now: datetime | None = None, total_steps: int | None = None) -> Content:
+    """Two or three lines: who/what/where, then time, progress, loss and cost, then a failure's reason."""
+    label, style = STATUS_LOOK.get(run.status, (run.status, "bold"))
+    method = run.method.upper() + (" LoRA" if run.use_lora else "")
+    where = run.backend + (f" {run.flavor}" if run.flavor else "") + (f" job {run.job_id}" if run.job_id else "")
+    first = Content.assemble((label, style), "  ", (run.run_id, "bold"),
+                             f" · {where} · {method} · {run.base_model}")
+    elapsed = elapsed_s(run, now)
+    prog = progress(config, row, total_steps)
+    left, basis = remaining_s(run, elapsed, prog[0] if prog else None)
+    parts: list[str | tuple[str, str]] = [f"elapsed {fmt_duration(elapsed)}"]
+    if left is not None:
+        parts.append(f" · ~{fmt_duration(left)} left" + (" (plan)" if basis == "plan" else ""))
+    elif run.status not in FINAL and run.estimated_hours:
+        parts.append(f" · plan {fmt_duration(run.estimated_hours * 3600)}")
+    if prog:
+        parts.append(f" · {prog[1]}")
+    elif row is not None:
+        parts.append(f" · step {row.step}")
+    cost = cost_so_far(run, elapsed)
+    if cost is not None:  # before the losses: at 80 columns the end of the line is cut
+        parts.append(" · ")
+        parts.append((f"${cost[0]:.2f} so far (${cost[1]:.2f}/h, plan ${run.estimated_cost_usd:.2f})", "$warning"))
+    if row is not None and row.loss is not None:
+        parts.append(f" · loss {row.loss:.4g}")
+    if row is not None and row.eval_loss is not None:
+        parts.append(f" · eval {row.eval_loss:.4g}")
+    lines = [first, Content.assemble(*parts)]
+    if run.status == "failed" or run.failure_reason:
+        reason = " ".join((run.failure_reason or "no reason recorded").split())
+        lines.append(Content.assemble(("reason: ", "bold $error"), (reason, "$error")))
+    return Content("\n").join(lines)
+
+
+def run_option(run: TrainingRun) -> Option:
+    label, style = STATUS_LOOK.get(run.status, (run.status, "bold"))
+    when = _aware(run.created_at).astimezone().strftime("%Y-%m-%d %H:%M")
+    prompt = Content.assemble((f"{label:<12}", style), f" {when}  ", (run.run_id, "bold"),
+                              f"  {run.backend} · {run.method} · {run.base_model}")
+    return Option(prompt, id=run.run_id)
+
+
+def plan_text(plan: Any) -> str:
+    """What the plan says about itself: its text (attribute or method), else str()."""
+    for name in ("text", "describe", "summary", "render", "to_text"):
+        value = getattr(plan, name, None)
+        if callable(value):
+            try:
+                value = value()
+            except TypeError:
+                continue
+        if isinstance(value, str) and value.strip():
+            return value
+    return str(plan)
+
+
+# ---------------------------------------------------------------- messages from the workers
+
+
+class RunsLoaded(Message):
+    def __init__(self, runs: list[TrainingRun], select: str | None) -> None:
+        super().__init__()
+        self.runs = runs
+        self.select = select
+
+
+class RunPolled(Message):
+    """The run as the service (or run.toml) says it is now; ``problem``: the service's error, if any."""
+
+    def __init__(self, run: TrainingRun, problem: Exception | None = None, attach: bool = False) -> None:
+        super().__init__()
+        self.run = run
+        self.problem = problem
+        self.attach = attach
+
+
+class ConfigLoaded(Message):
+    def __init__(self, run_id: str, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.config = config
+
+
+class PlanReady(Message):
+    def __init__(self, plan: Any, text: str) -> None:
+        super().__init__()
+        self.plan = plan
+        self.text = text
+
+
+class ServiceMissing(Message):
+    pass
+
+
+class PlanDialog(ConfirmDialog):
+    """The training plan, scrollable, with Start (y) / Not now (n)."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box plan-box"):
+            yield Static(self.title_text, classes="dialog-title")
+            with VerticalScroll(classes="dialog-body plan-body", id="plan-scroll"):
+                yield Static(self.question, markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (y)", id="confirm-yes", variant="primary", compact=True)
+                yield Button(f"{self.no} (n)", id="confirm-no", compact=True)
+
+
+# ---------------------------------------------------------------- the screen
+
+
+class JobMonitorScreen(Screen):
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    POLL_S = 2.0  # status refresh while the run is not final
+    CLOCK_S = 1.0  # elapsed / remaining time
+
+    BINDINGS = [
+        Binding("t", "train", "Train", id="monitor.train",
+                tooltip="Plan a training run (dataset check, hardware, time, cost), then start it after you confirm"),
+        Binding("c", "cancel_run", "Cancel run", id="monitor.cancel",
+                tooltip="Cancel the run shown (asks first)"),
+        Binding("f", "follow", "Follow", id="monitor.follow",
+                tooltip="Follow the end of the log, or stop following (scrolling up stops it too)"),
+        Binding("g", "chart", "Chart", id="monitor.chart",
+                tooltip="Show or hide the loss chart (beside the log from 120 columns, below it when narrower)"),
+        Binding("l", "runs", "Runs", id="monitor.runs", tooltip="The list of this project's runs"),
+        Binding("r", "refresh", "Refresh", id="monitor.refresh",
+                tooltip="Ask for the run's status now and read the list of runs again"),
+        Binding("escape", "back", "Back", id="monitor.back",
+                tooltip="Back to the list of runs when there are several, else to the dashboard"),
+    ]
+
+    def __init__(self, project: Project, run_id: str | None = None) -> None:
+        super().__init__()
+        self.project = project
+        self.title = project.meta.name
+        self.sub_title = "training"
+        self.initial_run_id = run_id
+        self.runs: list[TrainingRun] = []
+        self.run: TrainingRun | None = None
+        self.config: dict[str, Any] = {}
+        self.latest: MetricRow | None = None
+        self.mode = "loading"  # loading, empty, list, run
+        self.chart_choice: bool | None = None  # None: by width (beside from 120 cols, hidden below)
+        self._polling = False
+        self._poll_paused = False
+        self._problems: set[str] = set()
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="♪")
+        yield Static("reading the runs…", id="monitor-status")
+        yield OptionList(id="runs-list")
+        yield Static(id="monitor-empty")
+        with Horizontal(id="monitor-body"):
+            yield LogPanel(id="log")
+            yield LossChart(id="chart")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self._show_mode("loading")
+        self.set_interval(self.POLL_S, self._poll_tick)
+        self.set_interval(self.CLOCK_S, self._clock_tick)
+        self.load_runs(self.initial_run_id)
+
+    # ------------------------------------------------------------ widgets
+
+    @property
+    def log_panel(self) -> LogPanel:
+        return self.query_one("#log", LogPanel)
+
+    @property
+    def chart(self) -> LossChart:
+        return self.query_one("#chart", LossChart)
+
+    @property
+    def status_line(self) -> Static:
+        return self.query_one("#monitor-status", Static)
+
+    def _show_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.query_one("#runs-list").display = mode == "list"
+        self.query_one("#monitor-empty").display = mode == "empty"
+        self.query_one("#monitor-body").display = mode == "run"
+        self.refresh_bindings()
+
+    def _apply_chart_choice(self) -> None:
+        self.set_class(self.chart_choice is True, "chart-on")
+        self.set_class(self.chart_choice is False, "chart-off")
+
+    def chart_visible(self) -> bool:
+        return bool(self.chart.display)
+
+    # ------------------------------------------------------------ runs
+
+    @background("monitor-runs")
+    def load_runs(self, select: str | None = None) -> None:
+        self.post_message(RunsLoaded(list_runs(self.project), select))
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        self.runs = message.runs
+        if self.run is not None:  # keep the attached run's newer state
+            self.runs = [self.run if r.run_id == self.run.run_id else r for r in self.runs]
+        wanted = next((r for r in self.runs if r.run_id == message.select), None) if message.select else None
+        if wanted is not None:
+            self.attach(wanted)
+        elif self.mode == "run" and self.run is not None:
+            pass  # a refresh while a run is shown: stay on it
+        elif not self.runs:
+            self._show_empty()
+        elif len(self.runs) == 1:
+            self.attach(self.runs[0])
+        else:
+            self.show_list()
+        self.refresh_bindings()
+
+    def _show_empty(self) -> None:
+        self._show_mode("empty")
+        self.status_line.update(Content.assemble(("No training runs yet.", "bold"), "  t plans one and starts it."))
+        self.query_one("#monitor-empty", Static).update(Content.assemble(
+            "t checks the dataset, picks the hardware, estimates time and cost and shows the plan; "
+            "the run starts only when you confirm.\n\nCLI: ",
+            (f"tunesmith train {self.project.slug} --backend local --base-model MODEL --yes --follow", "bold"),
+        ))
+
+    def show_list(self) -> None:
+        view = self.query_one("#runs-list", OptionList)
+        keep = self.run.run_id if self.run else None
+        view.clear_options()
+        view.add_options(run_option(r) for r in self.runs)
+        active = next((i for i, r in enumerate(self.runs) if r.status not in FINAL), 0)
+        index = next((i for i, r in enumerate(self.runs) if r.run_id == keep), active)
+        self._show_mode("list")
+        view.highlighted = index
+        view.focus()
+        n_active = sum(r.status not in FINAL for r in self.runs)
+        self.status_line.update(Content.assemble(
+            (f"{len(self.runs)} runs", "bold"), f" · {n_active} active · newest first · enter opens one · t starts a new one"))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        run = next((r for r in self.runs if r.run_id == event.option.id), None)
+        if run is not None:
+            self.attach(run)
+
+    def attach(self, run: TrainingRun) -> None:
+        """Show one run: tail its log and metrics, poll its status while it is not final."""
+        same = self.run is not None and self.run.run_id == run.run_id and self.mode == "run"
+        self.run = run
+        self.config = dict(run.config)
+        self._show_mode("run")
+        if not same:
+            folder = run_dir(self.project, run.run_id)
+            self.latest = None
+            self.log_panel.attach(folder)
+            self.chart.attach(folder)
+            self.load_config(run.run_id)
+            self._poll_paused = False
+        self.show_status()
+        self.log_panel.focus()
+        if run.status not in FINAL:
+            self._poll_tick()
+
+    @background("monitor-config")
+    def load_config(self, run_id: str) -> None:
+        path = run_dir(self.project, run_id) / CONFIG_JSON
+        try:
+            config = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return
+        if isinstance(config, dict):
+            self.post_message(ConfigLoaded(run_id, config))
+
+    def on_config_loaded(self, message: ConfigLoaded) -> None:
+        if self.run is not None and message.run_id == self.run.run_id:
+            self.config = {**message.config, **self.run.config}
+            self.show_status()
+
+    def on_loss_chart_rows(self, message: LossChart.Rows) -> None:
+        self.latest = self.chart.latest
+        self.show_status()
+
+    def show_status(self) -> None:
+        if self.mode == "run" and self.run is not None:
+            self.status_line.update(status_content(self.run, self.config, self.latest,
+                                                   total_steps=self.log_panel.total_steps))
+
+    # ------------------------------------------------------------ polling
+
+    def _clock_tick(self) -> None:
+        if self.mode == "run" and self.run is not None and self.run.status not in FINAL:
+            self.show_status()
+
+    def _poll_tick(self, force: bool = False) -> None:
+        run = self.run
+        if run is None or self.mode != "run" or self._polling:
+            return
+        if not force and (run.status in FINAL or self._poll_paused):
+            return
+        self._polling = True
+        self.poll(run.run_id)
+
+    @background("monitor-poll")
+    def poll(self, run_id: str) -> None:
+        problem: Exception | None = None
+        run: TrainingRun | None = None
+        try:
+            service = load_service()
+            if service is not None:
+                run = service.refresh(self.project, run_id)
+        except Exception as exc:  # the service could not ask (network, API): the folder still says
+            problem = exc
+        if not isinstance(run, TrainingRun):
+            run = read_run(run_dir(self.project, run_id))  # a broken run.toml: the error dialog
+        self.post_message(RunPolled(run, problem))
+
+    def on_run_polled(self, message: RunPolled) -> None:
+        self._polling = False
+        if message.problem is not None:
+            text = f"{type(message.problem).__name__}: {message.problem}"
+            if text not in self._problems:
+                self._problems.add(text)
+                self.notify(f"{text}\nShowing what run.toml says.", title="Could not refresh the run",
+                            severity="warning")
+        self._update_run(message.run)
+        if message.attach:
+            self.attach(message.run)
+
+    def _update_run(self, new: TrainingRun) -> None:
+        self.runs = [new if r.run_id == new.run_id else r for r in self.runs]
+        if not any(r.run_id == new.run_id for r in self.runs):
+            self.runs.insert(0, new)
+        old = self.run
+        if old is None or old.run_id != new.run_id:
+            return
+        self.run = new
+        self.config = {**self.config, **new.config}
+        self.show_status()
+        if old.status != new.status:
+            self.refresh_bindings()
+            if new.status in FINAL:
+                severity = {"completed": "information", "failed": "error"}.get(new.status, "warning")
+                self.notify(f"Run {new.run_id} {new.status}.", title="Training", severity=severity)
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        """Let the App show the error; a failing status poll stops polling until r."""
+        if message.group == "monitor-poll":
+            self._polling = False
+            self._poll_paused = True
+        # not stopped: it bubbles on to the App's one error dialog
+
+    def on_service_missing(self, message: ServiceMissing) -> None:
+        self.notify(MISSING, title="Training", severity="warning")
+
+    # ------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_run":
+            return self.mode == "run" and self.run is not None and self.run.status not in FINAL or None
+        if action in ("follow", "chart"):
+            return self.mode == "run" or None
+        if action == "runs":
+            return (self.mode == "run" and len(self.runs) > 1) or None
+        return True
+
+    def action_back(self) -> None:
+        if self.mode == "run" and len(self.runs) > 1:
+            self.show_list()
+        else:
+            self.app.pop_screen()
+
+    def action_runs(self) -> None:
+        if self.runs:
+            self.show_list()
+
+    def action_follow(self) -> None:
+        following = self.log_panel.toggle_follow()
+        self.notify("Following the log" if following else "Not following the log (f follows again)",
+                    timeout=1.5)
+
+    def action_chart(self) -> None:
+        self.chart_choice = not self.chart_visible()
+        self._apply_chart_choice()
+
+    def action_refresh(self) -> None:
+        self._poll_paused = False
+        self._poll_tick(force=True)
+        self.load_runs(None)
+
+    def action_cancel_run(self) -> None:
+        run = self.run
+        if run is None or self.mode != "run":
+            return
+        if run.status in FINAL:
+            self.notify(f"The run has already {run.status}.", severity="warning")
+            return
+        where = f"the job {run.job_id} on HF Jobs" if run.backend == "hf_jobs" and run.job_id else "the training process"
+        question = (f"Cancel run {run.run_id}?\n\nThis stops {where}. The log, the metrics so far and "
+                    "the run folder are kept; the run cannot be resumed.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.notify(f"Cancelling {run.run_id}…", timeout=2)
+                self.cancel_run(run.run_id)
+
+        self.app.push_screen(ConfirmDialog(question, yes="Cancel run", no="Keep running",
+                                           title="Cancel training"), answered)
+
+    @background("monitor-cancel")
+    def cancel_run(self, run_id: str) -> None:
+        service = load_service()
+        if service is None:
+            self.post_message(ServiceMissing())
+            return
+        result = service.cancel(self.project, run_id)
+        run = result if isinstance(result, TrainingRun) else read_run(run_dir(self.project, run_id))
+        self.post_message(RunPolled(run))
+
+    def action_train(self) -> None:
+        active = next((r for r in self.runs if r.status not in FINAL), None)
+        if active is not None:
+            self.notify(f"Run {active.run_id} is still {active.status}: cancel it (c) or wait for it to end.",
+                        title="Training", severity="warning")
+            return
+        self.notify("Planning the run: checking the dataset and the base model…", timeout=3)
+        self.plan_training()
+
+    @background("monitor-plan")
+    def plan_training(self) -> None:
+        service = load_service()
+        if service is None:
+            self.post_message(ServiceMissing())
+            return
+        plan = service.plan_training(self.project)
+        self.post_message(PlanReady(plan, plan_text(plan)))
+
+    def on_plan_ready(self, message: PlanReady) -> None:
+        plan = message.plan
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.notify("Starting the run…", timeout=3)
+                self.start_training(plan)
+
+        self.app.push_screen(PlanDialog(message.text, yes="Start training", no="Not now",
+                                        title="Training plan"), answered)
+
+    @background("monitor-start")
+    def start_training(self, plan: Any) -> None:
+        service = load_service()
+        if service is None:
+            self.post_message(ServiceMissing())
+            return
+        run = service.start_training(self.project, plan)
+        self.post_message(RunPolled(run, attach=True))
