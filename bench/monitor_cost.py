@@ -14,7 +14,7 @@ keypress would wait). ``--naive`` adds a reference: the same tailer, but one ``L
 per line instead of one ``write_lines`` per tick. ``--terminal`` runs the same in a child process on
 a real 80x24 pseudo-terminal (the terminal driver encodes and writes every frame) instead of headless.
 
-    python bench/monitor_cost.py [--rounds 3] [--json] [--naive] [--terminal] [--update-readme]
+    python bench/monitor_cost.py [--rounds 3] [--json] [--naive] [--terminal] [--gc-freeze] [--update-readme]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import gc
 import json
 import os
 import platform
@@ -115,8 +116,10 @@ class LagProbe:
         return {"lag_p99_ms": lags[min(len(lags) - 1, int(len(lags) * 0.99))] * 1000, "lag_max_ms": lags[-1] * 1000}
 
 
-async def drive(app, screen, folder: Path, naive: bool) -> dict:
+async def drive(app, screen, folder: Path, naive: bool, freeze: bool = False) -> dict:
     """Run the idle baseline and every scenario against an open JobMonitorScreen."""
+    from tui.errors import ErrorDialog
+
     while not screen.is_mounted or screen.mode != "run":
         await asyncio.sleep(0.05)
     panel = screen.log_panel
@@ -125,6 +128,7 @@ async def drive(app, screen, folder: Path, naive: bool) -> dict:
 
         def write_batch(batch: LogBatch) -> None:  # one Log.write_line per line (the reference)
             panel.lines_ingested += batch.read
+            panel.bytes_in = batch.offset
             panel.batches += 1
             for line in batch.lines:
                 panel.write_line(line)
@@ -134,11 +138,18 @@ async def drive(app, screen, folder: Path, naive: bool) -> dict:
     probe = LagProbe()
     screen.set_interval(LagProbe.PERIOD, probe.tick)
     await asyncio.sleep(1.0)  # settle: first polls, chart, status
+    if freeze:  # the experiment of --gc-freeze: what is left of the lag without full collections
+        gc.collect()
+        gc.freeze()
 
     async def wait_until(cond, timeout: float) -> None:
         end = time.monotonic() + timeout
         while not cond() and time.monotonic() < end:
+            if isinstance(app.screen, ErrorDialog):  # a worker failed: do not measure a broken monitor
+                raise RuntimeError(f"the monitor reported an error: {app.screen.message}")
             await asyncio.sleep(0.05)
+        if not cond():
+            raise RuntimeError("the log panel did not take in every line in time")
 
     probe.reset()
     c0, t0 = time.process_time(), time.perf_counter()
@@ -157,7 +168,7 @@ async def drive(app, screen, folder: Path, naive: bool) -> dict:
                                                       str(total), LINE, stdout=asyncio.subprocess.PIPE)
         out, _ = await writer.communicate()
         size = log_path.stat().st_size
-        await wait_until(lambda: panel.offset >= size, timeout=30)
+        await wait_until(lambda: panel.bytes_in >= size, timeout=30)
         await asyncio.sleep(panel.interval * 2)  # the last tick's write and repaint
         cpu = time.process_time() - c0
         wall = time.perf_counter() - t0
@@ -165,7 +176,7 @@ async def drive(app, screen, folder: Path, naive: bool) -> dict:
         net = max(0.0, cpu - idle_rate * wall)
         read = panel.lines_ingested - base
         results.append({
-            "scenario": name, "rate": rate, "lines": total, "complete": panel.offset >= size, "lines_read": read,
+            "scenario": name, "rate": rate, "lines": total, "complete": panel.bytes_in >= size, "lines_read": read,
             "writer_s": float(w_secs), "wall_s": wall, "cpu_s": cpu, "net_cpu_s": net,
             "net_ms_per_10k": net / total * 10_000 * 1000,
             "cpu_share": cpu / wall, "lines_written": panel.lines_written - written0,
@@ -176,7 +187,7 @@ async def drive(app, screen, folder: Path, naive: bool) -> dict:
     return {"idle": idle, "scenarios": results, "last_line_shown": shown_last}
 
 
-async def measure_headless(naive: bool) -> dict:
+async def measure_headless(naive: bool, freeze: bool = False) -> dict:
     from screens.job_monitor import JobMonitorScreen
     from tui.app import TunesmithApp
 
@@ -187,7 +198,7 @@ async def measure_headless(naive: bool) -> dict:
         async with app.run_test(size=(80, 24)):
             screen = JobMonitorScreen(project)
             app.push_screen(screen)
-            return await drive(app, screen, folder, naive)
+            return await drive(app, screen, folder, naive, freeze)
 
 
 def run_in_terminal(naive: bool) -> dict:
@@ -255,13 +266,14 @@ def median_round(rounds: list[dict]) -> dict:
     return out
 
 
-def measure(rounds: int, naive: bool, terminal: bool) -> dict:
+def measure(rounds: int, naive: bool, terminal: bool, freeze: bool = False) -> dict:
     import textual
 
     def one(naive_: bool) -> dict:
-        return run_in_terminal(naive_) if terminal else asyncio.run(measure_headless(naive_))
+        return run_in_terminal(naive_) if terminal else asyncio.run(measure_headless(naive_, freeze))
 
-    result = {"mode": "80x24 pseudo-terminal" if terminal else "headless App.run_test, 80x24", "rounds": rounds,
+    mode = "80x24 pseudo-terminal" if terminal else "headless App.run_test, 80x24"
+    result = {"mode": mode + (", gc.freeze() after start-up" if freeze else ""), "rounds": rounds,
               "batched": median_round([one(False) for _ in range(rounds)])}
     if naive:
         result["naive"] = median_round([one(True) for _ in range(rounds)])
@@ -319,6 +331,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--naive", action="store_true", help="also measure one write_line call per line")
     parser.add_argument("--terminal", action="store_true", help="on a real pseudo-terminal instead of headless")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="experiment: gc.freeze() once the monitor is open (no full collections of start-up objects)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--update-readme", action="store_true", help="rewrite the section in bench/README.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -326,7 +340,7 @@ def main() -> int:
     if args.child:
         child(args.child, args.naive)
         return 0
-    result = measure(max(1, args.rounds), args.naive, args.terminal)
+    result = measure(max(1, args.rounds), args.naive, args.terminal, args.gc_freeze)
     print(json.dumps(result, indent=2) if args.json else section(result))
     if args.update_readme:
         update_readme(section(result))

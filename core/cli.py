@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "core.commands.evalset",
     "core.commands.generate",
     "core.commands.train",
+    "core.commands.evaluate",
+    "core.commands.spot_check",
     "core.commands.reserved",
 )
 

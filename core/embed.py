@@ -67,8 +67,9 @@ def load_model(name: str = BUNDLED) -> Any:
         if model is not None:
             return model
         path = bundled_path() if _is_bundled(name) else name
-        if _is_bundled(name) or Path(path).exists():
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local model never needs the network
+        # a local model never needs the network (a per-call flag: HF_HUB_OFFLINE would also cut off
+        # the Hub for HF Jobs in this process, since huggingface_hub reads it once at import)
+        local = _is_bundled(name) or Path(path).exists()
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         try:
@@ -81,7 +82,7 @@ def load_model(name: str = BUNDLED) -> Any:
 
         device = os.environ.get("TUNESMITH_EMBEDDING_DEVICE") or None
         try:
-            model = SentenceTransformer(path, device=device)
+            model = SentenceTransformer(path, device=device, local_files_only=local)
         except Exception as exc:
             from core.errors import TunesmithError
 

@@ -165,21 +165,35 @@ def status_content(run: TrainingRun, config: dict[str, Any], row: MetricRow | No
     lines = [first, Content.assemble(*parts)]
     if run.status == "failed" or run.failure_reason:
         reason = " ".join((run.failure_reason or "no reason recorded").split())
-        lines.append(Content.assemble(("reason: ", "bold $error"), (reason, "$error")))
+        style = "$error" if run.status == "failed" else "$text-muted"
+        lines.append(Content.assemble(("reason: ", f"bold {style}"), (reason, style)))
     return Content("\n").join(lines)
 
 
+def ago(t: datetime, now: datetime | None = None) -> str:
+    seconds = ((now or datetime.now(timezone.utc)) - _aware(t)).total_seconds()
+    for unit, size in (("d", 86_400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
 def run_option(run: TrainingRun) -> Option:
+    """One line per run (the list is text-wrap: nowrap): status, id, where, method, age, model."""
     label, style = STATUS_LOOK.get(run.status, (run.status, "bold"))
-    when = _aware(run.created_at).astimezone().strftime("%Y-%m-%d %H:%M")
-    prompt = Content.assemble((f"{label:<12}", style), f" {when}  ", (run.run_id, "bold"),
-                              f"  {run.backend} · {run.method} · {run.base_model}")
+    prompt = Content.assemble((f"{label:<12}", style), " ", (run.run_id, "bold"),
+                              f"  {run.backend} · {run.method.upper()} · {ago(run.created_at)} · {run.base_model}")
     return Option(prompt, id=run.run_id)
 
 
 def plan_text(plan: Any) -> str:
-    """What the plan says about itself: its text (attribute or method), else str()."""
-    for name in ("text", "describe", "summary", "render", "to_text"):
+    """The dataset check and the plan as core.train.plan renders them (``check.describe()``, ``render()``);
+    for another kind of plan its text (attribute or method), else str()."""
+    parts = []
+    check = getattr(plan, "check", None)
+    if check is not None and callable(getattr(check, "describe", None)):
+        parts.append(check.describe())
+    for name in ("render", "text", "describe", "summary"):
         value = getattr(plan, name, None)
         if callable(value):
             try:
@@ -187,8 +201,16 @@ def plan_text(plan: Any) -> str:
             except TypeError:
                 continue
         if isinstance(value, str) and value.strip():
-            return value
-    return str(plan)
+            parts.append(value)
+            break
+    else:
+        parts.append(str(plan))
+    return "\n\n".join(p.rstrip() for p in parts)
+
+
+def plan_ok(plan: Any) -> bool:
+    """Whether the plan may be started (TrainingPlan.ok: the dataset check passed)."""
+    return bool(getattr(plan, "ok", True))
 
 
 # ---------------------------------------------------------------- messages from the workers
@@ -211,6 +233,14 @@ class RunPolled(Message):
         self.attach = attach
 
 
+class RefreshProblem(Message):
+    """The service could not refresh the runs (a backend's API failed); run.toml was shown instead."""
+
+    def __init__(self, problem: Exception) -> None:
+        super().__init__()
+        self.problem = problem
+
+
 class ConfigLoaded(Message):
     def __init__(self, run_id: str, config: dict[str, Any]) -> None:
         super().__init__()
@@ -230,7 +260,12 @@ class ServiceMissing(Message):
 
 
 class PlanDialog(ConfirmDialog):
-    """The training plan, scrollable, with Start (y) / Not now (n)."""
+    """The training plan, scrollable, with Start (y) / Not now (n). A plan that may not start
+    (the dataset check failed) shows Close (n/escape) only, and y does nothing."""
+
+    def __init__(self, text: str, can_start: bool = True, **kw: Any) -> None:
+        super().__init__(text, **kw)
+        self.can_start = can_start
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box plan-box"):
@@ -238,8 +273,14 @@ class PlanDialog(ConfirmDialog):
             with VerticalScroll(classes="dialog-body plan-body", id="plan-scroll"):
                 yield Static(self.question, markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes} (y)", id="confirm-yes", variant="primary", compact=True)
+                if self.can_start:
+                    yield Button(f"{self.yes} (y)", id="confirm-yes", variant="primary", compact=True)
                 yield Button(f"{self.no} (n)", id="confirm-no", compact=True)
+
+    def action_answer(self, yes: bool) -> None:
+        if yes and not self.can_start:
+            return
+        self.dismiss(yes)
 
 
 # ---------------------------------------------------------------- the screen
@@ -330,7 +371,17 @@ class JobMonitorScreen(Screen):
 
     @background("monitor-runs")
     def load_runs(self, select: str | None = None) -> None:
-        self.post_message(RunsLoaded(list_runs(self.project), select))
+        """The runs, newest first; the service refreshes those not final (else run.toml as it is)."""
+        runs: list[TrainingRun] | None = None
+        try:
+            service = load_service()
+            if service is not None and hasattr(service, "list_runs"):
+                runs = service.list_runs(self.project)
+        except Exception as exc:  # a backend could not be asked: the folder still says
+            self.post_message(RefreshProblem(exc))
+        if runs is None:
+            runs = list_runs(self.project)
+        self.post_message(RunsLoaded(runs, select))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         self.runs = message.runs
@@ -452,14 +503,21 @@ class JobMonitorScreen(Screen):
     def on_run_polled(self, message: RunPolled) -> None:
         self._polling = False
         if message.problem is not None:
-            text = f"{type(message.problem).__name__}: {message.problem}"
-            if text not in self._problems:
-                self._problems.add(text)
-                self.notify(f"{text}\nShowing what run.toml says.", title="Could not refresh the run",
-                            severity="warning")
+            self._note_problem(message.problem)
         self._update_run(message.run)
         if message.attach:
             self.attach(message.run)
+
+    def on_refresh_problem(self, message: RefreshProblem) -> None:
+        self._note_problem(message.problem)
+
+    def _note_problem(self, problem: Exception) -> None:
+        """Say once per distinct error that the status could not be refreshed (polling goes on)."""
+        text = f"{type(problem).__name__}: {problem}"
+        if text not in self._problems:
+            self._problems.add(text)
+            self.notify(f"{text}\nShowing what run.toml says.", title="Could not refresh the run",
+                        severity="warning")
 
     def _update_run(self, new: TrainingRun) -> None:
         self.runs = [new if r.run_id == new.run_id else r for r in self.runs]
@@ -577,8 +635,13 @@ class JobMonitorScreen(Screen):
                 self.notify("Starting the run…", timeout=3)
                 self.start_training(plan)
 
-        self.app.push_screen(PlanDialog(message.text, yes="Start training", no="Not now",
-                                        title="Training plan"), answered)
+        if plan_ok(plan):
+            dialog = PlanDialog(message.text, yes="Start training", no="Not now",
+                                title="Training plan: start it?")
+        else:
+            dialog = PlanDialog(message.text, can_start=False, no="Close",
+                                title="Training plan: the dataset check failed, nothing can start")
+        self.app.push_screen(dialog, answered)
 
     @background("monitor-start")
     def start_training(self, plan: Any) -> None:

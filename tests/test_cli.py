@@ -57,7 +57,7 @@ def test_corrupt_project_names_file_and_field(tmp_path: Path) -> None:
 
 
 def test_reserved_commands_say_so() -> None:
-    r = run("train", "bot", "--yes")
+    r = run("serve")
     assert r.returncode == 1 and "not available yet" in r.stderr
 
 

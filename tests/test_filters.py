@@ -275,11 +275,10 @@ async def test_completeness():
     cut = await one(f, ex(response="To cancel, write to the provider before the renewal date and keep a copy of"))
     assert cut.reason_code == "ends_mid_sentence" and "keep a copy of" in cut.detail
     # a deliberately truncated DPO rejected side is complete enough; another strategy's is not
-    assert (await one(f, ex(fmt="dpo", rejected="Write to them before the", rejected_strategy="truncated"))).passed
-    assert (await one(f, ex(fmt="dpo", rejected="Write to them before the",
-                            rejected_strategy="verbose"))).reason_code == "ends_mid_sentence"
-    assert (await one(f, ex(fmt="kto", label=False, response="Write to them before the",
-                            rejected_strategy="truncated"))).passed
+    cut_short = "Write to them well before the renewal date and ask them for the"
+    assert (await one(f, ex(fmt="dpo", rejected=cut_short, rejected_strategy="truncated"))).passed
+    assert (await one(f, ex(fmt="dpo", rejected=cut_short, rejected_strategy="verbose"))).reason_code == "ends_mid_sentence"
+    assert (await one(f, ex(fmt="kto", label=False, response=cut_short, rejected_strategy="truncated"))).passed
     assert (await one(f, ex(fmt="grpo", extra={"reference": " "}))).reason_code == "missing_reference"
     assert (await one(f, ex(fmt="grpo", extra={"reference": "42"}))).passed
 
@@ -583,6 +582,8 @@ async def test_diversity_without_embedder_rejects_exact_duplicates():
     ctx = context()
     results = await check(DiversityFilter(), [ex(id="a"), ex(id="b"), ex("Something else entirely?")], ctx)
     assert [r.passed for r in results] == [True, False, True] and "exact" in results[1].detail
+    ctx.kept_vectors = None  # the pipeline starting over (a retried pilot) resets the memory
+    assert (await one(DiversityFilter(), ex(id="c"), ctx)).passed
 
 
 async def test_diversity_rebuilds_from_kept_vectors_set_on_resume(embedder):

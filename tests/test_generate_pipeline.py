@@ -422,8 +422,8 @@ def test_other_formats_end_to_end(fake_llm, projects_root: Path, fast_embeddings
 def _ex(i: int, category: str, fmt: str = "sft_conversational", record: dict | None = None) -> TrainingExample:
     rec = record or {"messages": [{"role": "user", "content": f"question {i}?"},
                                   {"role": "assistant", "content": f"answer {i}."}]}
-    return TrainingExample(id=f"x{i}", format=fmt, record=rec, category=category, difficulty="easy",  # type: ignore[arg-type]
-                           strategy="few_shot", model="m", prompt_version="v")
+    return TrainingExample(id=f"x{i}", format=fmt, record=rec, category=category,  # type: ignore[arg-type]
+                           difficulty="easy", strategy="few_shot", model="m", prompt_version="v")
 
 
 def test_split_is_stratified_seeded_and_keeps_order() -> None:

@@ -21,7 +21,13 @@ from core.generate import pipeline_state as ps
 from core.llm.errors import BudgetExceeded, CircuitOpen
 from core.models.data import TrainingExample
 from core.project import Project
-from tests.test_generate_pipeline import approve_pilot, dataset_rows, fast_embeddings, gateway, ready_project  # noqa: F401
+from tests.test_generate_pipeline import (  # noqa: F401  (fast_embeddings: a fixture)
+    approve_pilot,
+    dataset_rows,
+    fast_embeddings,
+    gateway,
+    ready_project,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,21 +115,25 @@ class Killed(BaseException):
 
 def test_a_part_written_after_the_last_state_is_counted_on_resume(approved: Project,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    original = sc._Run.save
+    original = sc._Run._write
     dead = []
 
-    def save(self, status=None, reason=""):
+    def write(self, number, rows, rejected, kept, state_text):
         if dead:
             return
-        if len(self.state.parts) == 2 and status is None:  # part 2 is on disk; its state write never happens
+        if number == 2:  # part 2 reaches the disk; the process dies before its state write
+            store.write_parquet(sc.scale_dir(self.project) / ps.part_name(2), kept, TrainingExample)
             dead.append(True)
             raise Killed()
-        original(self, status, reason)
+        original(self, number, rows, rejected, kept, state_text)
 
-    monkeypatch.setattr(sc._Run, "save", save)
+    original_save = sc._Run.save
+    monkeypatch.setattr(sc._Run, "_write", write)
+    monkeypatch.setattr(sc._Run, "save", lambda self, *a, **kw: None)  # a dead process saves nothing
     with pytest.raises(Killed):
         sc.run_scale(approved, gateway(approved), target=40)
-    monkeypatch.setattr(sc._Run, "save", original)
+    monkeypatch.setattr(sc._Run, "_write", original)
+    monkeypatch.setattr(sc._Run, "save", original_save)
     state = sc.load_state(approved)
     on_disk = sorted(p.name for p in approved.path(ps.SCALE_DIR).glob(ps.PART_GLOB))
     assert [p.name for p in state.parts] == on_disk[:1] and len(on_disk) == 2
@@ -180,16 +190,21 @@ def test_faults_are_retried_and_the_run_ends_with_the_requested_count(fake_llm, 
 
 
 def test_an_open_circuit_pauses_and_resume_finishes(fake_llm, approved: Project) -> None:
-    def on_event(event: pl.GenerationProgress) -> None:
-        if event.part == 1:
-            fake_llm.inject("server_error", times=10_000, status=500)
+    from tests.fakes.llm_server import Fault
 
+    answered = []
+
+    def next_fault():  # the provider goes down after a few requests of the scale-up
+        answered.append(1)
+        return Fault("server_error", {"status": 500}) if len(answered) > 6 else None
+
+    fake_llm._next_fault = next_fault
     gw = gateway(approved, max_retries=1, breaker_threshold=3)
     with pytest.raises(CircuitOpen, match="paused"):
-        sc.run_scale(approved, gw, target=60, progress=on_event)
+        sc.run_scale(approved, gw, target=60)
     state = sc.load_state(approved)
-    assert state.status == "paused" and "paused" in state.pause_reason and 0 < state.kept < 60
-    fake_llm._faults.clear()
+    assert state.status == "paused" and "fix it and resume" in state.pause_reason and state.kept < 60
+    fake_llm._next_fault = lambda: None
     sc.run_scale(approved, gateway(approved), resume=True)
     assert_exact(approved, 60)
 

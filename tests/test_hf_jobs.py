@@ -22,7 +22,7 @@ from core.train import hub as hubmod
 from core.train.backends import hf_jobs
 from core.train.backends.hf_jobs import NOTE_PREFIX, HFJobsBackend, cost_so_far, job_timeout_s, normalise
 from core.train.runfolder import read_metrics, read_run, write_run
-from tests.fakes.hf_jobs_server import Drop, FakeHFJobsServer, Log, Sleep, Stage, Wait
+from tests.fakes.hf_jobs_server import FakeHFJobsServer, Log, Sleep, Stage, Wait
 
 TOKEN = "hf_FAKEtoken0123456789abcdefXYZ"
 ROOT = Path(__file__).resolve().parents[1]

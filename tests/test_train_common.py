@@ -193,6 +193,23 @@ def test_runner_imports_nothing_from_tunesmith() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_runner_pep723_header_parses() -> None:
+    """The inline script metadata, read with PEP 723's reference regex, names the training stack."""
+    import re
+    import tomllib
+
+    regex = r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$"
+    src = (ROOT / "core" / "train" / "runner.py").read_text()
+    blocks = [m for m in re.finditer(regex, src) if m.group("type") == "script"]
+    assert len(blocks) == 1
+    content = "".join(line[2:] if line.startswith("# ") else line[1:]
+                      for line in blocks[0].group("content").splitlines(keepends=True))
+    meta = tomllib.loads(content)
+    names = {re.split(r"[<>=!~\[ ]", d)[0].lower() for d in meta["dependencies"]}
+    assert {"trl", "peft", "transformers", "datasets", "accelerate", "torch"} <= names
+    assert "trackio" not in names
+
+
 def test_runner_failure_writes_status_and_exits_1(tmp_path: Path) -> None:
     from core.train.runner import train
 

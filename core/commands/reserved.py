@@ -11,10 +11,6 @@ import sys
 
 # name -> (help, issue that delivers it, argument adder)
 RESERVED: dict[str, tuple[str, str]] = {
-    "evaluate": ("evaluate base vs fine-tuned", "skill 4 (issue #6)"),
-    "spot-check": ("spot-check the evaluation", "skill 4 (issue #6)"),
-    "decide": ("record the deployment decision", "skill 4 (issue #6)"),
-    "export": ("export every artifact the spec names", "skill 4 (issue #6)"),
     "run": ("the whole pipeline", "issue #7"),
     "serve": ("open the app in a browser", "issue #7"),
 }

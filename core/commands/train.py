@@ -154,6 +154,10 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
     project = Project.open(args.name)
     run_id = service.resolve_run_id(project, args.run)
+    before = service.refresh(project, run_id)
+    if before.status in ("completed", "failed", "canceled"):
+        print(f"run {run_id} had already ended: {before.status}")
+        return 0
     run = service.cancel(project, run_id)
     if run.status == "canceled":
         print(f"canceled run {run_id}")

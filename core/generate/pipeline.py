@@ -154,7 +154,14 @@ def reasons_of(top: Iterable[Any]) -> list[tuple[str, str, int]]:
 async def arun_pilot(project: Project, gateway: Any = None, *, progress: Progress | None = None,
                      embedder: Any = None, tokenizer: Any = None) -> GenerationReport:
     """Generate, filter and report the pilot (see the module docstring). Writes data/pilot/* and the
-    pilot's quality-log rows; marks generate/pilot (withdrawing an earlier pilot's approval)."""
+    pilot's quality-log rows; marks generate/pilot (withdrawing an earlier pilot's approval). The project's
+    lock is held for the whole run."""
+    with project.writing():
+        return await _arun_pilot(project, gateway, progress=progress, embedder=embedder, tokenizer=tokenizer)
+
+
+async def _arun_pilot(project: Project, gateway: Any, *, progress: Progress | None, embedder: Any,
+                      tokenizer: Any) -> GenerationReport:
     from core.generate import report as rp
     from core.generate.filters.chain import build_context, run_filters
     from core.generate.generator import Generator
@@ -231,9 +238,8 @@ async def arun_pilot(project: Project, gateway: Any = None, *, progress: Progres
         run = PilotRun(
             pilot_id=ps.ids_hash([ex.id for ex in kept]), eval_hash=eval_hash, strategy=strategy.name,
             strategy_reason=strategy.reason, model=model, attempts=attempts, requests=int(used["calls"]),
-            cache_hits=int(used["cache_hits"]), failed_requests=len(errors) + int(generator.stats.get("failed_requests", 0)),
-            feedback=generator.feedback[:],
-            offsets=offsets, finished_at=now(),
+            cache_hits=int(used["cache_hits"]), feedback=generator.feedback[:], offsets=offsets, finished_at=now(),
+            failed_requests=len(errors) + int(generator.stats.get("failed_requests", 0)),
         )
         with project.writing():
             project.write_rows(ps.PILOT_EXAMPLES, kept, TrainingExample)

@@ -3,7 +3,7 @@
 Generation streams: cells (from :func:`plan_cells`, in waves) run as concurrent tasks while their number
 is topped up so that the examples kept so far plus those expected from the work in flight (at the
 running pass rate) just reach the target. Finished examples collect in a buffer; a full buffer is
-filtered (one filtering at a time, while generation goes on) and written as
+filtered (up to MAX_FLUSHES batches at once, while generation goes on) and written as
 ``data/scale/part-NNNNN.parquet`` — atomically, and only after its examples passed the filters — after
 its quality-log rows (``log-NNNNN.parquet``) and rejected examples (``rejected-NNNNN.parquet``);
 then ``data/scale/state.toml`` is rewritten atomically.
@@ -40,6 +40,7 @@ __all__ = ["BudgetTooLow", "Projection", "projection", "check_budget", "arun_sca
            "load_state", "load_parts", "part_size"]
 
 HEARTBEAT_S = 10.0
+MAX_FLUSHES = 4  # batches filtered at once (the filters' judge calls overlap; parts are numbered as written)
 MAX_EMPTY_TASKS = 25  # cells in a row that produced nothing: the generator is stuck
 
 
@@ -70,8 +71,9 @@ class _Run:
         self.buffer: list[TrainingExample] = []
         self.queue: deque[Any] = deque()
         self.inflight: dict[asyncio.Task, int] = {}
-        self.flushing: asyncio.Task | None = None
-        self.filtering = 0  # examples in the batch being filtered
+        self.flushing: dict[asyncio.Task, int] = {}  # filtering batches -> their sizes
+        self.write_lock = asyncio.Lock()
+        self.writes: set[asyncio.Future] = set()
         self.errors: list[str] = []
         self.empty_tasks = 0
         self.last_event = time.monotonic()
@@ -100,7 +102,7 @@ class _Run:
         return min(1.0, max(rate, 0.05))
 
     def expected(self) -> float:
-        pending = len(self.buffer) + self.filtering + sum(self.inflight.values())
+        pending = len(self.buffer) + sum(self.flushing.values()) + sum(self.inflight.values())
         return self.state.kept + self.rate() * pending
 
     def needed(self) -> int:
@@ -114,19 +116,32 @@ class _Run:
         """Examples per filtering batch: enough for about one part of kept examples."""
         return math.ceil(self.size / self.rate())
 
+    def plan(self) -> None:
+        """Queue the whole remaining need at once (exact quotas), cut into one-request chunks and shuffled,
+        so examples flow steadily and stopping anywhere leaves no kind or category short."""
+        from core.generate.generator import MAX_PER_REQUEST
+        from core.generate.plan import Cell
+
+        self.state.waves += 1
+        chunks = [Cell(c.kind, c.category, c.difficulty, min(MAX_PER_REQUEST, c.count - i), c.exercises)
+                  for c in self.plan_cells(self.project, self.needed(), seed=self.state.waves)
+                  for i in range(0, c.count, MAX_PER_REQUEST)]
+        random.Random(f"{self.project.slug}:{self.state.waves}").shuffle(chunks)
+        self.queue.extend(chunks)
+
     def top_up(self) -> None:
-        """Start cells until the work in flight is expected to reach the target (at most ``2 × concurrency``
-        cells at once, and none while two batches already wait for the filters)."""
-        limit = max(8, 2 * getattr(getattr(self.gw, "limiter", None), "max_concurrency", 16))
+        """Start chunks until the work in flight is expected to reach the target: a few more than the
+        gateway's concurrency at once (each chunk has one request out at a time, so the gateway stays busy
+        while the filters' own model calls do not queue behind a flood), none while two batches already
+        wait for the filters."""
+        concurrency = int(getattr(getattr(self.gw, "limiter", None), "max_concurrency", 16))
+        limit = 2 * concurrency
         while len(self.inflight) < limit and len(self.buffer) < 2 * self.batch_size():
             if self.needed() <= 0:
                 self.queue.clear()  # planned work no longer needed
                 return
-            if not self.queue:  # plan the whole remaining need at once: full cells, exact quotas
-                self.state.waves += 1
-                cells = list(self.plan_cells(self.project, self.needed(), seed=self.state.waves))
-                random.Random(f"{self.project.slug}:{self.state.waves}").shuffle(cells)  # stop anywhere unbiased
-                self.queue.extend(cells)
+            if not self.queue:
+                self.plan()
                 if not self.queue:
                     return
             cell = self.queue.popleft()
@@ -154,23 +169,20 @@ class _Run:
     # ------------------------------------------------------------ filtering and parts
 
     async def flush(self, batch: list[TrainingExample]) -> None:
+        """Filter a batch, then write its log, rejected examples, part and the state (in that order, each
+        atomically, off the event loop; one batch at a time writes)."""
         from core.generate.filters.chain import run_filters
 
         outcome = await run_filters(batch, self.ctx, "scale")
         kept = list(outcome.kept)
         rejected = [pl.example_of(r) for r in outcome.rejected]
         rejected_ids = {ex.id for ex in rejected}
-        number = self.next_part
-        self.next_part += 1
-        name = ps.part_name(number)
-        folder = scale_dir(self.project)
-        with self.project.writing():
-            store.write_parquet(aux_path(self.project, "log", number),
-                                pl.failed_rows(outcome.log_rows, rejected_ids), QualityLogRow)
-            store.write_parquet(aux_path(self.project, "rejected", number), rejected, TrainingExample)
-            store.write_parquet(folder / name, kept, TrainingExample)  # after filtering, atomically
+        rows = pl.failed_rows(outcome.log_rows, rejected_ids)
+        async with self.write_lock:
+            number = self.next_part
+            self.next_part += 1
             s = self.state
-            s.parts.append(PartInfo(name=name, kept=len(kept), checked=len(batch), written_at=now()))
+            s.parts.append(PartInfo(name=ps.part_name(number), kept=len(kept), checked=len(batch), written_at=now()))
             s.kept += len(kept)
             s.checked += len(batch)
             pl.merge_stats(s.filters, outcome.stats)
@@ -181,10 +193,22 @@ class _Run:
                 s.diversity_sum += sum(scores)
                 s.diversity_count += len(scores)
                 s.diversity_max = max([*scores, *([s.diversity_max] if s.diversity_max is not None else [])])
-            self.save()
+            state_text = self.state_text()
+            write = asyncio.ensure_future(asyncio.to_thread(self._write, number, rows, rejected, kept, state_text))
+            self.writes.add(write)
+            write.add_done_callback(self.writes.discard)
+            await asyncio.shield(write)  # a cancelled flush still finishes its writes
         self.emit(part=number)
 
-    def save(self, status: str | None = None, reason: str = "") -> None:
+    def _write(self, number: int, rows: list[QualityLogRow], rejected: list[TrainingExample],
+               kept: list[TrainingExample], state_text: str) -> None:
+        store.write_parquet(aux_path(self.project, "log", number), rows, QualityLogRow)
+        store.write_parquet(aux_path(self.project, "rejected", number), rejected, TrainingExample)
+        store.write_parquet(scale_dir(self.project) / ps.part_name(number), kept, TrainingExample)  # after filtering
+        store.atomic_write_text(self.project.path(ps.SCALE_STATE), state_text)
+
+    def state_text(self, status: str | None = None, reason: str = "") -> str:
+        """The state with the usage so far, as TOML (serialised on the event loop's thread)."""
         s = self.state
         used = pl.usage_delta(self.usage0, pl.usage_now(self.gw))
         s.seconds = round(self.base["seconds"] + time.monotonic() - self.t0, 3)
@@ -200,7 +224,10 @@ class _Run:
             s.status = status  # type: ignore[assignment]
             s.pause_reason = reason
         s.updated_at = now()
-        self.project.write(ps.SCALE_STATE, s)
+        return store.dump_toml(s)
+
+    def save(self, status: str | None = None, reason: str = "") -> None:
+        store.atomic_write_text(self.project.path(ps.SCALE_STATE), self.state_text(status, reason))
 
     def emit(self, part: int = 0, message: str = "") -> None:
         self.last_event = time.monotonic()
@@ -227,32 +254,37 @@ class _Run:
         try:
             await self._loop()
         except BaseException as exc:
-            for task in [*self.inflight, *([self.flushing] if self.flushing else [])]:
-                task.cancel()
-            await asyncio.gather(*self.inflight, *([self.flushing] if self.flushing else []),
-                                 return_exceptions=True)
+            await self._cancel()
             if isinstance(exc, (CircuitOpen, BudgetExceeded, TunesmithError)):
                 self.save("paused", str(exc))
             else:
                 self.save()
             raise
 
+    async def _cancel(self) -> None:
+        tasks = [*self.inflight, *self.flushing]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*list(self.writes), return_exceptions=True)
+        self.inflight.clear()
+        self.flushing.clear()
+
     async def _loop(self) -> None:
         s = self.state
         while True:
-            if self.flushing is not None and self.flushing.done():
-                task, self.flushing, self.filtering = self.flushing, None, 0
+            for task in [t for t in self.flushing if t.done()]:
+                del self.flushing[task]
                 task.result()
-            if s.kept >= s.target and self.flushing is None:
+            if s.kept >= s.target:
                 break
-            if s.kept < s.target:
-                self.top_up()
+            self.top_up()
             n = self.batch_size()
-            if self.flushing is None and self.buffer and (len(self.buffer) >= n or not self.inflight):
+            while (len(self.flushing) < MAX_FLUSHES and self.buffer
+                   and (len(self.buffer) >= n or not self.inflight)):
                 batch, self.buffer = self.buffer[:n], self.buffer[n:]
-                self.filtering = len(batch)
-                self.flushing = asyncio.ensure_future(self.flush(batch))
-            waits = [*self.inflight, *([self.flushing] if self.flushing else [])]
+                self.flushing[asyncio.ensure_future(self.flush(batch))] = len(batch)
+            waits = [*self.inflight, *self.flushing]
             if not waits:
                 if s.checked > 10 * s.target + 200:
                     raise TunesmithError(f"the filters rejected almost everything ({s.kept} kept of {s.checked}); "
@@ -263,12 +295,9 @@ class _Run:
                 if task in self.inflight:
                     self.collect(task)
             if time.monotonic() - self.last_event >= HEARTBEAT_S:
-                self.emit(message=f"{len(self.inflight)} cells generating, {len(self.buffer) + self.filtering} "
-                                  f"examples at the filters")
-        for task in self.inflight:
-            task.cancel()  # the target is reached: work still in flight is not needed
-        await asyncio.gather(*self.inflight, return_exceptions=True)
-        self.inflight.clear()
+                self.emit(message=f"{len(self.inflight)} cells generating, "
+                                  f"{len(self.buffer) + sum(self.flushing.values())} examples at the filters")
+        await self._cancel()  # the target is reached: work still in flight is not needed
 
 
 # ---------------------------------------------------------------- public API
@@ -301,7 +330,16 @@ async def arun_scale(project: Project, gateway: Any = None, *, target: int | Non
 
     ``resume``: continue the interrupted run. ``restart``: discard an unfinished run and start over.
     ``budget_usd``: the generation budget cap (default config budget_usd); the run refuses to start when
-    the projection exceeds it, and pauses (BudgetExceeded) if spending reaches it."""
+    the projection exceeds it, and pauses (BudgetExceeded) if spending reaches it. The project's lock is
+    held for the whole run."""
+    with project.writing():
+        return await _arun_scale(project, gateway, target=target, resume=resume, restart=restart,
+                                 budget_usd=budget_usd, progress=progress, embedder=embedder, tokenizer=tokenizer)
+
+
+async def _arun_scale(project: Project, gateway: Any, *, target: int | None, resume: bool, restart: bool,
+                      budget_usd: float | None, progress: pl.Progress | None, embedder: Any,
+                      tokenizer: Any) -> GenerationReport:
     from core.generate import dataset as ds
     from core.generate.filters.chain import build_context
     from core.generate.generator import Generator

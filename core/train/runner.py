@@ -285,7 +285,7 @@ def make_metrics_callback(run_dir: Path, log: RunLog, started: float, rows: list
 
     class MetricsCallback(TrainerCallback):
         def __init__(self) -> None:
-            self.fh = (run_dir / METRICS_JSONL).open("a", encoding="utf-8")
+            self.fh = (run_dir / METRICS_JSONL).open("w", encoding="utf-8")  # a rerun starts over
             self.last_time = time.time()
             self.last_tokens = 0
 
@@ -652,6 +652,8 @@ def _train(config: dict[str, Any], run_dir: Path, base: Path, log: RunLog, rows:
     base_model = config.get("base_model")
     if not base_model:
         raise ValueError("base_model is required")
+    if config.get("push_to_hub") and not config.get("hub_model_id"):
+        raise ValueError("push_to_hub is set but hub_model_id is not (the Hub repo to push to)")
     output_dir = _resolve(config.get("output_dir") or MODEL_DIR, run_dir)
     log(f"tunesmith runner: {method.upper()} on {base_model}" + (f", run {config['run_id']}" if config.get("run_id") else ""))
 
@@ -718,8 +720,6 @@ def _train(config: dict[str, Any], run_dir: Path, base: Path, log: RunLog, rows:
     result["model_dir"] = str(output_dir)
     result["adapter"] = lora is not None
     if config.get("push_to_hub"):
-        if not config.get("hub_model_id"):
-            raise ValueError("push_to_hub is set but hub_model_id is not")
         result["hub_url"] = push(config, output_dir, log)
 
 

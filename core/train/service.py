@@ -164,6 +164,12 @@ def start_training(project: Any, plan: TrainingPlan) -> TrainingRun:
     """Create the run folder (config.json, run.toml), mark the "planned" step, and submit the run."""
     if not plan.ok:
         raise TrainingNotReady(f"the dataset check failed, nothing was submitted:\n{plan.check.describe()}")
+    if plan.backend == "local":  # two trainings on one machine only slow each other down
+        busy = [r for r in list_runs(project) if r.backend == "local" and r.status not in rf.FINAL]
+        if busy:
+            raise StageNotReady(f"run {busy[0].run_id} is still training here: follow it with tunesmith logs "
+                                f"{project.slug} {busy[0].run_id} --follow, or stop it with tunesmith cancel "
+                                f"{project.slug} {busy[0].run_id}")
     run_id = rf.new_run_id(plan.method)
     folder = rf.run_dir(project, run_id)
     folder.mkdir(parents=True, exist_ok=False)
@@ -179,7 +185,7 @@ def start_training(project: Any, plan: TrainingPlan) -> TrainingRun:
         config={k: v for k, v in config.items() if k not in ("project",)},
     )
     rf.write_run(folder, run)
-    project.mark("train", "planned")
+    _mark(project, "planned")
     backend = get_backend(plan.backend)
     try:
         run = backend.submit(folder, run)
@@ -244,13 +250,19 @@ def refresh(project: Any, run_id: str) -> TrainingRun:
     return updated
 
 
-def _mark_trained(project: Any) -> None:
+def _mark(project: Any, *steps: str) -> None:
+    """Mark train steps done; when another process holds the project's lock, leave it for a later refresh."""
     try:
         project.reload()
-        if not project.meta.is_done("train", "trained"):
-            project.mark("train", "trained")
+        for step in steps:
+            if not project.meta.is_done("train", step):
+                project.mark("train", step)
     except LockedError:
-        pass  # another process holds the project: the next refresh marks it
+        pass
+
+
+def _mark_trained(project: Any) -> None:
+    _mark(project, "planned", "trained")
 
 
 def list_runs(project: Any, refresh_running: bool = True) -> list[TrainingRun]:
@@ -284,7 +296,7 @@ def final_loss(project: Any, run_id: str) -> float | None:
 
 def follow(project: Any, run_id: str, on_line: Callable[[str], None] | None = None,
            on_metric: Callable[[MetricRow], None] | None = None, stop_when_final: bool = True,
-           poll_s: float = 0.2, status_every_s: float = 1.0, from_start: bool = True,
+           poll_s: float = 0.2, status_every_s: float = 0.5, from_start: bool = True,
            timeout_s: float | None = None) -> TrainingRun:
     """Tail train.log (``on_line`` per whole line) and metrics.jsonl (``on_metric`` per row) until the run
     is final (or forever with ``stop_when_final=False``, or until ``timeout_s``); returns the last status."""

@@ -155,7 +155,7 @@ class LogPanel(Log):
         self.lines_ingested = 0  # lines read from the file since attach (written or dropped)
         self.lines_written = 0
         self.batches = 0
-        self.offset = 0  # bytes of train.log taken in (read or skipped)
+        self.bytes_in = 0  # bytes of train.log taken in (read or skipped)
         self.total_steps: int | None = None  # from the runner's "of=N" / "training started: N steps" lines
         self._generation = 0
         self._stop = threading.Event()
@@ -169,7 +169,7 @@ class LogPanel(Log):
         self.detach()
         self.clear()
         self.folder = Path(folder)
-        self.lines_ingested = self.lines_written = self.batches = self.offset = 0
+        self.lines_ingested = self.lines_written = self.batches = self.bytes_in = 0
         self.total_steps = None
         self._generation += 1
         self._stop = threading.Event()
@@ -221,7 +221,7 @@ class LogPanel(Log):
                 what.append(f"{batch.dropped:,} lines skipped")
             lines = [f"… {', '.join(what)} (arriving faster than shown; the file has every line) …", *lines]
         self.lines_ingested += batch.read
-        self.offset = batch.offset
+        self.bytes_in = batch.offset
         if batch.total_steps:
             self.total_steps = batch.total_steps
         self.batches += 1

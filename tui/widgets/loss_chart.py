@@ -5,15 +5,15 @@
 
 A thread reads the metrics every ``interval`` seconds (0.5 s: at most two redraws a second) and
 posts :class:`LossChart.Rows` only when new rows arrived; the chart then redraws once. While the
-run is live the rows come from metrics.jsonl, read incrementally from a byte offset (whole lines
-only, so a row being written is read on the next tick); once metrics.parquet exists (the run has
-ended) the rows are replaced once by ``runfolder.read_metrics``. The message bubbles, so the screen
-can show the latest row too. Long runs are drawn from at most ~2 points per column (bucket means).
+run is live the rows come from metrics.jsonl, read incrementally from a byte offset
+(``runfolder.read_metrics_from``: whole lines only, so a row being written is read on the next
+tick); once metrics.parquet exists (the run has ended) the rows are replaced once by
+``runfolder.read_metrics``. The message bubbles, so the screen can show the latest row too.
+Long runs are drawn from at most ~2 points per column (bucket means).
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from textual.message import Message
 from textual_plotext import PlotextPlot
 
 from core.models.runs import MetricRow
-from core.train.runfolder import METRICS_JSONL, METRICS_PARQUET, read_metrics
+from core.train.runfolder import METRICS_JSONL, METRICS_PARQUET, read_metrics, read_metrics_from
 from tui.workers import background
 
 INTERVAL = 0.5
@@ -42,26 +42,12 @@ class MetricsTailer:
         if (self.folder / METRICS_PARQUET).exists():
             self.final = True
             return read_metrics(self.folder), True
-        path = self.folder / METRICS_JSONL
         try:
-            if path.stat().st_size <= self.offset:
-                return None
-            with path.open("rb") as fh:
-                fh.seek(self.offset)
-                data = fh.read()
+            if (self.folder / METRICS_JSONL).stat().st_size <= self.offset:
+                return None  # a stat per tick while nothing new arrives
         except FileNotFoundError:
             return None
-        cut = data.rfind(b"\n") + 1
-        if not cut:
-            return None
-        self.offset += cut
-        rows = []
-        for line in data[:cut].splitlines():
-            if line.strip():
-                try:
-                    rows.append(MetricRow.model_validate(json.loads(line)))
-                except (ValueError, TypeError):
-                    continue
+        rows, self.offset = read_metrics_from(self.folder, self.offset)
         return (rows, False) if rows else None
 
 

@@ -32,6 +32,7 @@ REASONS = ("near_duplicate",)
 AVOID_LIMIT = 20
 BLOCK = 1024  # candidate rows per block
 REF_CHUNK = 8192  # reference rows per matrix product (1024 × 8192 float32 = 32 MB)
+INLINE_WORK = 1_000_000  # similarities below which the selection runs on the event loop (≈ 1 ms)
 _INDEX = "diversity_index"
 _LOCK = "diversity_lock"
 _HASHES = "diversity_hashes"
@@ -198,7 +199,11 @@ class DiversityFilter:
         async with lock:
             index = kept_index(ctx, vectors.shape[1])
             ids = [e.id for e in examples]
-            keep, score, dup_of = await asyncio.to_thread(select, vectors, threshold, index, ids, self.block)
+            work = vectors.shape[0] * (index.n + min(vectors.shape[0], self.block))
+            if work > INLINE_WORK:  # big products go to a thread, so the event loop stays responsive
+                keep, score, dup_of = await asyncio.to_thread(select, vectors, threshold, index, ids, self.block)
+            else:  # small ones are quicker than a thread hand-off
+                keep, score, dup_of = select(vectors, threshold, index, ids, self.block)
             ctx.kept_vectors = index.view
             results: list[FilterResult] = []
             rejected: list[str] = []
@@ -214,7 +219,10 @@ class DiversityFilter:
         return results
 
     def _exact(self, examples: Sequence[TrainingExample], texts: list[str], ctx: FilterContext) -> list[FilterResult]:
-        seen: dict[str, str] = ctx.extras.setdefault(_HASHES, {})
+        if ctx.kept_vectors is None or _HASHES not in ctx.extras:  # a new run (or the pipeline reset the memory)
+            ctx.extras[_HASHES] = {}
+            ctx.kept_vectors = np.zeros((0, 0), dtype=np.float32)
+        seen: dict[str, str] = ctx.extras[_HASHES]
         results, rejected = [], []
         for e, t in zip(examples, texts):
             key = normalize(t)

@@ -9,13 +9,15 @@ submit   the training data goes to the Hub first (``<namespace>/<project>-data``
          (``tunesmith=<project>``, ``run=<run id>``). run.toml records job_id, namespace, flavor, timeout.
 poll     ``inspect_job``; the stage normalised (SCHEDULING queued, RUNNING running, COMPLETED completed,
          ERROR failed, CANCELED/DELETED canceled, anything else running with a note); a failure's reason from
-         the Hub's message and the runner's last "run failed" line; started_at/ended_at from the job.
-follow   a daemon thread (one per run folder: a process-wide registry plus a lock file for other processes)
-         streams ``fetch_job_logs(follow=True)`` into train.log (appended, flushed per line, the token
-         scrubbed), turns the runner's ``[metrics] step=...`` lines into metrics.jsonl rows, reconnects
-         after a dropped stream without duplicating lines (every connection replays the whole log; the lines
-         already in train.log are skipped, so a new process re-attaches the same way), keeps run.toml's
-         status fresh, and ends when the job is final (writing metrics.parquet).
+         the Hub's message and the runner's last "run failed" line; started_at/ended_at from the job. The
+         poll that first sees the job final completes train.log (waits for the follower, or replays the log
+         itself) before run.toml says final: a reader of a final run.toml finds every line.
+follow   a daemon thread (core/train/backends/hf_jobs_follow.py) streams ``fetch_job_logs(follow=True)``
+         into train.log and the runner's ``[metrics] step=...`` lines into metrics.jsonl, without duplicates
+         across reconnects and restarts, keeps run.toml's status fresh, and ends when the job is final.
+cost     ``cost_so_far(run)``: hours since the job started running × the flavor's $/h
+         (core.train.hardware.FLAVORS, else FLAVOR_PRICES; ``HFJobsBackend.cost_so_far`` asks the Hub's
+         current price list first). submit fills run.estimated_cost_usd when the plan did not.
 cancel   ``cancel_job``, then poll until the Hub says canceled (bounded).
 
 The token comes from the constructor, else HF_TOKEN, else huggingface_hub's stored login; it is sent to the

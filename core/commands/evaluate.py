@@ -1,0 +1,112 @@
+"""`tunesmith evaluate NAME [--base M] [--candidate RUN|M]`, `tunesmith decide NAME`, `tunesmith export NAME`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.errors import BadInput
+from core.project import Project
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate the fine-tuned model against its base on the frozen eval set")
+    p.add_argument("name")
+    p.add_argument("--base", metavar="M", help="the base model: a local folder, a Hub id or litellm:<model> "
+                                               "(default: the candidate run's base model)")
+    p.add_argument("--candidate", metavar="RUN|M", help="a training run id (or 'latest') or a model "
+                                                        "(default: the latest completed run)")
+    p.add_argument("--max-new-tokens", type=int, default=256, metavar="N",
+                   help="longest output generated per example (default 256)")
+    p.add_argument("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy (default)")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="local inference batch size (default 8)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("decide", help="the deployment decision (DEPLOY / REVIEW / ITERATE) of the latest evaluation")
+    p.add_argument("name")
+    p.add_argument("--eval", dest="eval_id", metavar="ID", help="an evaluation id (default: the latest)")
+    p.set_defaults(func=cmd_decide)
+
+    p = sub.add_parser("export", help="write every file the spec names, for all four skills, into exports/")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_export)
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.max_new_tokens < 1:
+        raise BadInput("--max-new-tokens: must be at least 1")
+    if args.temperature < 0:
+        raise BadInput("--temperature: must be 0 (greedy) or more")
+    if args.batch_size < 1:
+        raise BadInput("--batch-size: must be at least 1")
+    project = Project.open(args.name)
+    from core.evaluate.inference import DecodingParams
+    from core.evaluate.run import evaluate
+
+    params = DecodingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                            batch_size=args.batch_size)
+    outcome = evaluate(project, None, base=args.base, candidate=args.candidate, progress=_print, params=params)
+    rec = outcome.record
+    print()
+    print(f"evaluation {outcome.eval_id}: candidate {rec.candidate.model}"
+          + (f" (run {rec.candidate.run_id})" if rec.candidate.run_id else "") + f" vs base {rec.base.model}")
+    for line in outcome.headline:
+        print(f"  {line}")
+    judge = {"not_needed": "not needed (every example has a functional check or exact match)",
+             "no_llm": "not used: no LLM configured",
+             "failed": "not used: failed validation",
+             "validated": f"validated ({rec.judge_model})"}.get(rec.judge_status, rec.judge_status)
+    print(f"  judge: {judge}")
+    for note in rec.notes:
+        if note != rec.judge_reason:
+            print(f"  note: {note}")
+    print(f"files: {outcome.folder}/ ({', '.join(p.name for p in outcome.files)})")
+    print(f"next: spot-check the outputs: tunesmith spot-check {project.slug}; then tunesmith decide {project.slug}")
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    project = Project.open(args.name)
+    from core.evaluate import evalfolder as ef
+    from core.evaluate.decision import ICON
+    from core.evaluate.report import VERDICT
+    from core.evaluate.run import decide_now
+
+    decision = decide_now(project, args.eval_id)
+    eval_id = ef.require_eval(project, args.eval_id)
+    print(f"{ICON[decision.verdict]} {VERDICT[decision.verdict]}  (weighted score {decision.weighted_score:.2f}; "
+          f"evaluation {eval_id})")
+    if decision.pending:
+        print(f"pending: {', '.join(decision.pending)}")
+    print("rules that fired:")
+    for rule in decision.rules_fired:
+        print(f"  - {rule}")
+    if decision.next_steps:
+        print("next steps:")
+        for i, step in enumerate(decision.next_steps, 1):
+            print(f"  {i}. {step}")
+    print(f"files: {ef.path(project, eval_id, ef.DECISION)}, {ef.path(project, eval_id, ef.REPORT)}")
+    print(f"export everything: tunesmith export {project.slug}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    project = Project.open(args.name)
+    from core.evaluate.export import export
+
+    result = export(project)
+    for path in result.written:
+        print(f"wrote {path}")
+    for name, why in result.skipped.items():
+        print(f"skipped {name}: {why}")
+    print(f"{len(result.written)} files in {result.folder}"
+          + (f" (evaluation {result.eval_id})" if result.eval_id else "")
+          + (f"; {len(result.skipped)} skipped" if result.skipped else ""))
+    if not result.written:
+        print(f"tunesmith export: nothing to export yet for {project.slug}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,257 @@
+"""The evaluation folder: where an evaluation's files live, and small read/write helpers.
+
+    evals/<eval-id>/eval.toml                 EvalRecord: models compared, eval-set hash, decoding, judge status, notes
+    evals/<eval-id>/results.parquet           EvalResult rows, both models (model_role "base" / "candidate")
+    evals/<eval-id>/judge_validation.parquet  JudgeValidationRow rows (only when a judge was validated)
+    evals/<eval-id>/judge.toml                the judge validation summary (JudgeReport.summary())
+    evals/<eval-id>/pairwise.parquet          base-vs-candidate pairwise verdicts (only with a pairwise-valid judge)
+    evals/<eval-id>/paraphrases.parquet       paraphrase inputs and both models' scored outputs (consistency)
+    evals/<eval-id>/metrics.json              MetricsReport.to_dict() (JSON: the report has nulls)
+    evals/<eval-id>/comparison_analysis.toml  base vs candidate: deltas, per category, regressions, counts, p-values
+    evals/<eval-id>/spot_check.toml           SpotCheck: the human's ratings (written by core/evaluate/spot_check.py)
+    evals/<eval-id>/spot_check_worksheet.md   a printable worksheet of the spot-check items
+    evals/<eval-id>/decision.toml             Decision (tunesmith decide)
+    evals/<eval-id>/evaluation_report.md      the report (tunesmith decide; rewritten on every decide)
+    evals/cache/<sha>.parquet                 model outputs cached per (model, decoding, inputs); safe to delete
+
+An eval id looks like a run id: ``YYYYMMDD-HHMMSS-<4 hex>``; ids sort by time. ``latest_eval`` is the
+newest folder that has an eval.toml whose status is "completed" (an evaluation still running or failed
+is not offered to the spot-check or the decision).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from core import store
+from core.errors import StageNotReady
+from core.models.config import Strict
+from core.models.runs import Decision, EvalResult, JudgeValidationRow, SpotCheck
+
+EVALS = "evals"
+CACHE = "cache"
+RECORD = "eval.toml"
+RESULTS = "results.parquet"
+JUDGE_VALIDATION = "judge_validation.parquet"
+JUDGE_SUMMARY = "judge.toml"
+PAIRWISE = "pairwise.parquet"
+PARAPHRASES = "paraphrases.parquet"
+METRICS = "metrics.json"
+COMPARISON = "comparison_analysis.toml"
+SPOT_CHECK = "spot_check.toml"
+WORKSHEET = "spot_check_worksheet.md"
+DECISION = "decision.toml"
+REPORT = "evaluation_report.md"
+
+
+class ModelRef(Strict):
+    """One of the two models compared."""
+
+    spec: str  # what the user gave (or what was resolved by default)
+    kind: Literal["local", "hub", "litellm"]
+    model: str  # the model id recorded in results (a path, a Hub id or a litellm model string)
+    run_id: str | None = None  # the training run it came from
+    adapter_base: str | None = None  # a LoRA adapter's base model
+    api_base: str | None = None
+
+
+class EvalRecord(Strict):
+    eval_id: str
+    status: Literal["running", "completed", "failed"] = "running"
+    created_at: datetime
+    finished_at: datetime | None = None
+    eval_set_hash: str
+    n_examples: int = 0
+    base: ModelRef
+    candidate: ModelRef
+    decoding: dict[str, Any] = Field(default_factory=dict)
+    task_type: str = "instruction_following"
+    judge_status: Literal["not_needed", "no_llm", "validated", "failed", "pending"] = "pending"
+    judge_usable: bool | None = None
+    judge_pairwise_usable: bool = False
+    judge_reason: str = ""
+    judge_model: str | None = None
+    paraphrase_groups: int = 0
+    notes: list[str] = Field(default_factory=list)
+    failure_reason: str | None = None
+
+
+# ---------------------------------------------------------------- paths
+
+
+def new_eval_id() -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def evals_dir(project) -> Path:
+    return project.folder / EVALS
+
+
+def eval_dir(project, eval_id: str) -> Path:
+    return evals_dir(project) / eval_id
+
+
+def cache_dir(project) -> Path:
+    return evals_dir(project) / CACHE
+
+
+def path(project, eval_id: str, name: str) -> Path:
+    """``evals/<eval_id>/<name>`` (name: one of the constants above)."""
+    return eval_dir(project, eval_id) / name
+
+
+# ---------------------------------------------------------------- listing
+
+
+def read_record(project, eval_id: str) -> EvalRecord:
+    return store.read_toml(path(project, eval_id, RECORD), EvalRecord)
+
+
+def write_record(project, record: EvalRecord) -> None:
+    with project.writing():
+        store.write_toml(path(project, record.eval_id, RECORD), record)
+
+
+def list_evals(project, *, completed_only: bool = False) -> list[EvalRecord]:
+    """Every evaluation, newest first (a broken eval.toml raises a StoreError naming it)."""
+    base = evals_dir(project)
+    if not base.is_dir():
+        return []
+    records = [read_record(project, d.name) for d in base.iterdir()
+               if d.is_dir() and d.name != CACHE and (d / RECORD).exists()]
+    if completed_only:
+        records = [r for r in records if r.status == "completed"]
+    return sorted(records, key=lambda r: (r.created_at, r.eval_id), reverse=True)
+
+
+def latest_eval(project) -> str | None:
+    """The id of the newest completed evaluation, or None."""
+    done = list_evals(project, completed_only=True)
+    return done[0].eval_id if done else None
+
+
+def require_eval(project, eval_id: str | None = None) -> str:
+    """``eval_id`` if it exists and completed, else the latest completed one; StageNotReady otherwise."""
+    if eval_id is None:
+        found = latest_eval(project)
+        if found is None:
+            raise StageNotReady(f"no completed evaluation yet: tunesmith evaluate {project.slug}")
+        return found
+    if not path(project, eval_id, RECORD).exists():
+        known = ", ".join(r.eval_id for r in list_evals(project)[:5]) or "none yet"
+        raise StageNotReady(f"no evaluation {eval_id!r} in {evals_dir(project)} (evaluations: {known})")
+    rec = read_record(project, eval_id)
+    if rec.status != "completed":
+        raise StageNotReady(f"evaluation {eval_id} is {rec.status}"
+                            + (f": {rec.failure_reason}" if rec.failure_reason else ""))
+    return eval_id
+
+
+# ---------------------------------------------------------------- results and the rest
+
+
+def read_results(project, eval_id: str, role: str | None = None) -> list[EvalResult]:
+    rows = store.read_parquet(path(project, eval_id, RESULTS), EvalResult)
+    return [r for r in rows if role is None or r.model_role == role]
+
+
+def write_results(project, eval_id: str, rows: list[EvalResult]) -> None:
+    with project.writing():
+        store.write_parquet(path(project, eval_id, RESULTS), rows, EvalResult)
+
+
+def read_judge_validation(project, eval_id: str) -> list[JudgeValidationRow]:
+    p = path(project, eval_id, JUDGE_VALIDATION)
+    return store.read_parquet(p, JudgeValidationRow) if p.exists() else []
+
+
+def read_spot_check(project, eval_id: str) -> SpotCheck | None:
+    p = path(project, eval_id, SPOT_CHECK)
+    return store.read_toml(p, SpotCheck) if p.exists() else None
+
+
+def write_spot_check(project, eval_id: str, spot: SpotCheck) -> None:
+    with project.writing():
+        store.write_toml(path(project, eval_id, SPOT_CHECK), spot)
+
+
+def read_decision(project, eval_id: str) -> Decision | None:
+    p = path(project, eval_id, DECISION)
+    return store.read_toml(p, Decision) if p.exists() else None
+
+
+def write_decision(project, eval_id: str, decision: Decision) -> None:
+    with project.writing():
+        store.write_toml(path(project, eval_id, DECISION), decision)
+
+
+def read_json(project, eval_id: str, name: str) -> dict[str, Any] | None:
+    """A JSON file of the folder (metrics.json), schema_version checked and removed; None if absent."""
+    p = path(project, eval_id, name)
+    if not p.exists():
+        return None
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        from core.errors import StoreError
+
+        raise StoreError(p, f"is not valid JSON ({exc})") from None
+    store.check_schema_version(p, data.pop("schema_version", None))
+    return data
+
+
+def write_json(project, eval_id: str, name: str, data: dict[str, Any]) -> None:
+    text = json.dumps({"schema_version": store.SCHEMA_VERSION, **data}, indent=2, ensure_ascii=False,
+                      default=_json_default)
+    with project.writing():
+        store.atomic_write_text(path(project, eval_id, name), text + "\n")
+
+
+def read_toml_dict(project, eval_id: str, name: str) -> dict[str, Any] | None:
+    """A TOML file of the folder as a dict (schema_version checked and removed); None if absent."""
+    p = path(project, eval_id, name)
+    if not p.exists():
+        return None
+    data = store.load_toml_dict(p)
+    store.check_schema_version(p, data.pop("schema_version", None))
+    return data
+
+
+def write_toml_dict(project, eval_id: str, name: str, data: dict[str, Any]) -> None:
+    """A plain dict as TOML (None values dropped: TOML has no null; infinities written as strings)."""
+    import tomli_w
+
+    body = {"schema_version": store.SCHEMA_VERSION, **_tomlable(data)}
+    with project.writing():
+        store.atomic_write_text(path(project, eval_id, name), tomli_w.dumps(body))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
+
+
+def _tomlable(value: Any) -> Any:
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _tomlable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_tomlable(v) for v in value if v is not None]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return _tomlable(value.item())
+    return value

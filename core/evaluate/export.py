@@ -1,0 +1,309 @@
+"""`tunesmith export NAME`: every file the spec names, for all four skills, into ``exports/``.
+
+    skill 1  knowledge_base.json  scope_boundaries.json  eval_set.json  input_taxonomy.json  quality_criteria.json
+    skill 2  generation_report.json  quality_log.json  dataset_card.md
+    skill 4  evaluation_report.md  deployment_decision.json  detailed_results.json  comparison_analysis.json
+             spot_check_worksheet.md
+
+(Skill 2's ``training_dataset/`` stays in data/training_dataset/ and skill 3's output is the model itself,
+runs/<id>/model/ or the Hub repo: neither is a file to export.)
+
+Only files whose source exists are written; every other one is listed as skipped with the reason and
+the command that makes its source. Skill 4's files come from the latest completed evaluation. JSON is
+pretty-printed and written atomically; every string goes through :func:`core.llm.errors.scrub`, so no key
+or token (none should be there) can leave the project.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from core import store
+from core.errors import StoreError, TunesmithError
+from core.evaluate import evalfolder as ef
+
+EXPORTS = "exports"
+
+SKILL_FILES: dict[str, tuple[str, ...]] = {
+    "skill 1 (knowledge)": ("knowledge_base.json", "scope_boundaries.json", "eval_set.json", "input_taxonomy.json",
+                            "quality_criteria.json"),
+    "skill 2 (data)": ("generation_report.json", "quality_log.json", "dataset_card.md"),
+    "skill 4 (evaluation)": ("evaluation_report.md", "deployment_decision.json", "detailed_results.json",
+                             "comparison_analysis.json", "spot_check_worksheet.md"),
+}
+ALL_FILES: tuple[str, ...] = tuple(f for files in SKILL_FILES.values() for f in files)
+
+
+@dataclass
+class ExportResult:
+    folder: Path
+    written: list[Path] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # file name -> why
+    eval_id: str | None = None
+
+
+class Skip(Exception):
+    """This export's source does not exist (the message says what makes it)."""
+
+
+# ---------------------------------------------------------------- writing
+
+
+def scrub_value(value: Any) -> Any:
+    """Every string scrubbed of anything that looks like a key; NaN/inf (not JSON) become null / strings."""
+    from core.llm.errors import scrub
+
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {scrub(str(k)): scrub_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_value(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    text = json.dumps(scrub_value(data), indent=2, ensure_ascii=False, allow_nan=False, default=str)
+    store.atomic_write_text(path, text + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    from core.llm.errors import scrub
+
+    store.atomic_write_text(path, scrub(text))
+
+
+# ---------------------------------------------------------------- skill 1
+
+
+def _toml_model(project: Any, rel: str, model: type, hint: str) -> dict[str, Any]:
+    if not project.exists(rel):
+        raise Skip(f"{rel} does not exist yet ({hint})")
+    return {"schema_version": store.SCHEMA_VERSION, **project.read(rel, model).model_dump(mode="json")}
+
+
+def knowledge_base(project: Any) -> dict[str, Any]:
+    from core.models.knowledge import KnowledgeBase
+    from core.project import KNOWLEDGE_BASE
+
+    data = _toml_model(project, KNOWLEDGE_BASE, KnowledgeBase, f"tunesmith boundaries {project.slug}")
+    return {"project": project.meta.name, "task": project.meta.task, **data}
+
+
+def scope_boundaries(project: Any) -> dict[str, Any]:
+    from core.models.knowledge import ScopeBoundaries
+    from core.project import BOUNDARIES
+
+    return _toml_model(project, BOUNDARIES, ScopeBoundaries, f"tunesmith boundaries {project.slug}")
+
+
+def input_taxonomy(project: Any) -> dict[str, Any]:
+    from core.models.knowledge import InputTaxonomy
+    from core.project import TAXONOMY
+
+    return _toml_model(project, TAXONOMY, InputTaxonomy, f"tunesmith boundaries {project.slug}")
+
+
+def quality_criteria(project: Any) -> dict[str, Any]:
+    from core.models.knowledge import QualityCriteria
+    from core.project import CRITERIA
+
+    return _toml_model(project, CRITERIA, QualityCriteria, f"tunesmith boundaries {project.slug}")
+
+
+def eval_set(project: Any) -> dict[str, Any]:
+    from core.extract.evalset import load_eval_set, summary
+    from core.models.knowledge import EvalReview
+    from core.project import EVAL_REVIEW, EVAL_SET
+
+    if not project.exists(EVAL_SET):
+        raise Skip(f"{EVAL_SET} does not exist yet (tunesmith evalset {project.slug})")
+    examples = load_eval_set(project)
+    review = project.read_or(EVAL_REVIEW, EvalReview)
+    in_scope = sum(not e.should_refuse for e in examples)
+    return {
+        "schema_version": store.SCHEMA_VERSION,
+        "approved": bool(review and review.approved),
+        "frozen_sha256": review.frozen_hash if review else None,
+        "size": len(examples),
+        "in_scope": in_scope,
+        "out_of_scope": len(examples) - in_scope,
+        "counts": summary(examples),
+        "examples": [e.model_dump(mode="json") for e in examples],
+    }
+
+
+# ---------------------------------------------------------------- skill 2
+
+
+def generation_report(project: Any) -> dict[str, Any]:
+    from core.generate import pipeline_state as ps
+
+    if not project.exists(ps.GENERATION_REPORT):
+        raise Skip(f"{ps.GENERATION_REPORT} does not exist yet (tunesmith generate {project.slug} --scale)")
+    return store.load_toml_dict(project.path(ps.GENERATION_REPORT))
+
+
+def quality_log(project: Any) -> dict[str, Any]:
+    from core.generate import pipeline_state as ps
+
+    if not project.exists(ps.QUALITY_LOG):
+        raise Skip(f"{ps.QUALITY_LOG} does not exist yet (tunesmith generate {project.slug} --pilot)")
+    rows = store.read_parquet_rows(project.path(ps.QUALITY_LOG))
+    by_filter: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        f = by_filter.setdefault(str(r.get("filter")), {"checked": 0, "passed": 0, "failed": 0, "by_reason": {}})
+        f["checked"] += 1
+        if r.get("passed"):
+            f["passed"] += 1
+        else:
+            f["failed"] += 1
+            reason = str(r.get("reason_code") or "unspecified")
+            f["by_reason"][reason] = f["by_reason"].get(reason, 0) + 1
+    return {"schema_version": store.SCHEMA_VERSION, "rows": len(rows), "by_filter": by_filter, "log": rows}
+
+
+def dataset_card(project: Any) -> str:
+    from core.generate import pipeline_state as ps
+
+    if not project.exists(ps.DATASET_CARD):
+        raise Skip(f"{ps.DATASET_CARD} does not exist yet (tunesmith generate {project.slug} --scale)")
+    return project.path(ps.DATASET_CARD).read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- skill 4
+
+
+class _Eval:
+    """The latest completed evaluation's data, loaded once."""
+
+    def __init__(self, project: Any):
+        self.project = project
+        self.eval_id = ef.latest_eval(project)
+        self._loaded: tuple | None = None
+
+    def need(self) -> str:
+        if self.eval_id is None:
+            raise Skip(f"no completed evaluation yet (tunesmith evaluate {self.project.slug})")
+        return self.eval_id
+
+    def loaded(self) -> tuple:
+        if self._loaded is None:
+            from core.evaluate.run import load_metrics
+
+            self._loaded = load_metrics(self.project, self.need())
+        return self._loaded
+
+
+def _evaluation_report(ev: _Eval) -> str:
+    eid = ev.need()
+    p = ef.path(ev.project, eid, ef.REPORT)
+    if not p.exists():
+        raise Skip(f"evals/{eid}/{ef.REPORT} is missing (tunesmith decide {ev.project.slug})")
+    return p.read_text(encoding="utf-8")
+
+
+def _decision(ev: _Eval) -> dict[str, Any]:
+    from core.evaluate.report import VERDICT
+
+    eid = ev.need()
+    decision = ef.read_decision(ev.project, eid)
+    if decision is None:
+        raise Skip(f"evaluation {eid} has no decision yet (tunesmith decide {ev.project.slug})")
+    record = ef.read_record(ev.project, eid)
+    return {
+        "schema_version": store.SCHEMA_VERSION,
+        "eval_id": eid,
+        "recommendation": VERDICT[decision.verdict],
+        "base_model": record.base.model,
+        "candidate_model": record.candidate.model,
+        "candidate_run": record.candidate.run_id,
+        "reasoning": list(decision.rules_fired),
+        **decision.model_dump(mode="json"),
+    }
+
+
+def _detailed(ev: _Eval) -> dict[str, Any]:
+    from core.evaluate.report import detailed_results
+
+    record, _metrics, examples, results, pairwise = ev.loaded()
+    return {"schema_version": store.SCHEMA_VERSION, "eval_id": record.eval_id, "base_model": record.base.model,
+            "candidate_model": record.candidate.model, "examples": detailed_results(examples, results, pairwise)}
+
+
+def _comparison(ev: _Eval) -> dict[str, Any]:
+    from core.evaluate.report import comparison_analysis
+
+    record, metrics, _examples, _results, pairwise = ev.loaded()
+    spot = ef.read_spot_check(ev.project, record.eval_id)
+    return {"schema_version": store.SCHEMA_VERSION,
+            **comparison_analysis(metrics, record, spot=spot, pairwise=pairwise)}
+
+
+def _worksheet(ev: _Eval) -> str:
+    eid = ev.need()
+    p = ef.path(ev.project, eid, ef.WORKSHEET)
+    if p.exists():
+        return p.read_text(encoding="utf-8")
+    from core.evaluate import report as rp
+
+    record, _metrics, examples, results, _pw = ev.loaded()
+    src = rp.worksheet_items(ev.project, eid, examples, results)
+    return rp.worksheet(ev.project.meta.name, ev.project.slug, record, examples, results, src.items, src.source)
+
+
+# ---------------------------------------------------------------- export
+
+
+def export(project: Any, progress: Callable[[str], None] | None = None) -> ExportResult:
+    """Write every export whose source exists into ``exports/``; see the module docstring."""
+    folder = project.folder / EXPORTS
+    folder.mkdir(parents=True, exist_ok=True)
+    ev = _Eval(project)
+    result = ExportResult(folder, eval_id=ev.eval_id)
+    makers: dict[str, Callable[[], Any]] = {
+        "knowledge_base.json": lambda: knowledge_base(project),
+        "scope_boundaries.json": lambda: scope_boundaries(project),
+        "eval_set.json": lambda: eval_set(project),
+        "input_taxonomy.json": lambda: input_taxonomy(project),
+        "quality_criteria.json": lambda: quality_criteria(project),
+        "generation_report.json": lambda: generation_report(project),
+        "quality_log.json": lambda: quality_log(project),
+        "dataset_card.md": lambda: dataset_card(project),
+        "evaluation_report.md": lambda: _evaluation_report(ev),
+        "deployment_decision.json": lambda: _decision(ev),
+        "detailed_results.json": lambda: _detailed(ev),
+        "comparison_analysis.json": lambda: _comparison(ev),
+        "spot_check_worksheet.md": lambda: _worksheet(ev),
+    }
+    with project.writing():
+        for name in ALL_FILES:
+            try:
+                data = makers[name]()
+            except Skip as why:
+                result.skipped[name] = str(why)
+                continue
+            except StoreError as exc:  # one broken source must not stop the other exports
+                result.skipped[name] = f"its source is unreadable: {exc}"
+                continue
+            except TunesmithError as exc:
+                result.skipped[name] = str(exc)
+                continue
+            target = folder / name
+            if name.endswith(".json"):
+                write_json(target, data)
+            else:
+                write_text(target, data)
+            result.written.append(target)
+            if progress is not None:
+                progress(f"wrote {target}")
+    return result
