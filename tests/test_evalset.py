@@ -504,7 +504,7 @@ def test_cli_errors(project: Project, projects_root: Path) -> None:
 
     assert main(["review", "helpdesk", "pilot"]) == 1
     r = cli("review", "helpdesk", "pilot")
-    assert r.returncode == 1 and "no pilot to review" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 1 and "generate helpdesk --pilot" in r.stderr and "Traceback" not in r.stderr
     r = cli("evalset", "helpdesk")
     assert r.returncode == 1 and "needs an LLM (generator role)" in r.stderr and "Traceback" not in r.stderr
     assert main(["review", "helpdesk", "evalset"]) == 1  # no eval set yet
