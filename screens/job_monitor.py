@@ -126,12 +126,29 @@ def remaining_s(run: TrainingRun, elapsed: float | None, done: float | None) -> 
     return None, ""
 
 
-def cost_so_far(run: TrainingRun, elapsed: float | None) -> tuple[float, float] | None:
-    """(dollars so far, dollars per hour) on HF Jobs: the plan's price per hour × elapsed time."""
-    if run.backend != "hf_jobs" or elapsed is None or not run.estimated_cost_usd or not run.estimated_hours:
+def flavor_price(flavor: str | None) -> float | None:
+    """The flavor's $/h from core.train.hardware's table (None when unknown)."""
+    if not flavor:
         return None
-    rate = run.estimated_cost_usd / run.estimated_hours
-    return rate * elapsed / 3600, rate
+    try:
+        from core.train.hardware import FLAVORS
+    except ImportError:
+        return None
+    found = FLAVORS.get(flavor)
+    return found.usd_per_hour if found else None
+
+
+def cost_so_far(run: TrainingRun, elapsed: float | None) -> tuple[float, float] | None:
+    """(dollars so far, dollars per hour) on HF Jobs: the flavor's price per hour (else the plan's
+    estimated cost / estimated hours, from run.toml) × the time since the job started running."""
+    if run.backend != "hf_jobs":
+        return None
+    rate = flavor_price(run.flavor)
+    if rate is None and run.estimated_cost_usd and run.estimated_hours:
+        rate = run.estimated_cost_usd / run.estimated_hours
+    if rate is None:
+        return None
+    return (rate * elapsed / 3600 if elapsed is not None and run.started_at else 0.0), rate
 
 
 def status_content(run: TrainingRun, config: dict[str, Any], row: MetricRow | None,
@@ -156,8 +173,10 @@ def status_content(run: TrainingRun, config: dict[str, Any], row: MetricRow | No
         parts.append(f" · step {row.step}")
     cost = cost_so_far(run, elapsed)
     if cost is not None:  # before the losses: at 80 columns the end of the line is cut
+        plan = f", plan ${run.estimated_cost_usd:.2f}" if run.estimated_cost_usd else ""
         parts.append(" · ")
-        parts.append((f"${cost[0]:.2f} so far (${cost[1]:.2f}/h, plan ${run.estimated_cost_usd:.2f})", "$warning"))
+        parts.append((f"${cost[0]:.2f} {'so far' if run.status not in FINAL else 'spent'} "
+                      f"(${cost[1]:.2f}/h{plan})", "$warning"))
     if row is not None and row.loss is not None:
         parts.append(f" · loss {row.loss:.4g}")
     if row is not None and row.eval_loss is not None:
@@ -321,6 +340,7 @@ class JobMonitorScreen(Screen):
         self.chart_choice: bool | None = None  # None: by width (beside from 120 cols, hidden below)
         self._polling = False
         self._poll_paused = False
+        self._follower_for: str | None = None  # the run whose backend follower this screen has started
         self._problems: set[str] = set()
 
     def compose(self) -> ComposeResult:
@@ -385,8 +405,9 @@ class JobMonitorScreen(Screen):
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         self.runs = message.runs
-        if self.run is not None:  # keep the attached run's newer state
-            self.runs = [self.run if r.run_id == self.run.run_id else r for r in self.runs]
+        shown = next((r for r in self.runs if self.run is not None and r.run_id == self.run.run_id), None)
+        if shown is not None:
+            self._update_run(shown)  # the list was read after the last poll: it is as fresh
         wanted = next((r for r in self.runs if r.run_id == message.select), None) if message.select else None
         if wanted is not None:
             self.attach(wanted)
@@ -484,16 +505,22 @@ class JobMonitorScreen(Screen):
         if not force and (run.status in FINAL or self._poll_paused):
             return
         self._polling = True
-        self.poll(run.run_id)
+        start_follower = self._follower_for != run.run_id
+        self._follower_for = run.run_id
+        self.poll(run.run_id, start_follower)
 
     @background("monitor-poll")
-    def poll(self, run_id: str) -> None:
+    def poll(self, run_id: str, start_follower: bool = False) -> None:
+        """service.refresh; on the first poll after attaching, also make sure the backend keeps train.log
+        growing (Backend.follow: a no-op locally, the log follower thread of an HF job; safe to repeat)."""
         problem: Exception | None = None
         run: TrainingRun | None = None
         try:
             service = load_service()
             if service is not None:
                 run = service.refresh(self.project, run_id)
+                if start_follower and run.status not in FINAL and hasattr(service, "get_backend"):
+                    service.get_backend(run.backend).follow(run_dir(self.project, run_id), run)
         except Exception as exc:  # the service could not ask (network, API): the folder still says
             problem = exc
         if not isinstance(run, TrainingRun):
@@ -577,6 +604,7 @@ class JobMonitorScreen(Screen):
 
     def action_refresh(self) -> None:
         self._poll_paused = False
+        self._follower_for = None  # and make sure the backend follows the log again
         self._poll_tick(force=True)
         self.load_runs(None)
 

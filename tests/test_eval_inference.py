@@ -161,10 +161,11 @@ def test_cache_resumes_partial_progress_and_notices_a_changed_model(tiny: Path, 
     shutil.copytree(tiny, model)
     cache = tmp_path / "cache"
     ref = model_ref(str(model))
-    inf = Inference(ref, FAST, cache=cache)
+    params = DecodingParams(max_new_tokens=12, batch_size=8)
+    inf = Inference(ref, params, cache=cache)
     inf.outputs(ITEMS[:3], inputs_hash="h")
     inf.close()
-    more = Inference(ref, FAST, cache=cache)
+    more = Inference(ref, params, cache=cache)
     more.outputs(ITEMS, inputs_hash="h")  # the same inputs hash: the first three come from the cache
     assert more.hits == 3 and more.generated == 2
     more.close()
@@ -173,7 +174,7 @@ def test_cache_resumes_partial_progress_and_notices_a_changed_model(tiny: Path, 
     data = json.loads(cfg.read_text())
     cfg.write_text(json.dumps(data, indent=1))  # "retrained" into the same folder
     os.utime(cfg, ns=(1, 1))
-    changed = Inference(model_ref(str(model)), FAST, cache=cache)
+    changed = Inference(model_ref(str(model)), params, cache=cache)
     changed.outputs(ITEMS, inputs_hash="h")
     changed.close()
     assert changed.hits == 0 and changed.generated == len(ITEMS)

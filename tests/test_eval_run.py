@@ -6,7 +6,6 @@ tiny model as a fake run); and the whole CLI on a tiny model trained for real (s
 from __future__ import annotations
 
 import json
-import shutil
 import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -356,7 +355,7 @@ def test_cli_evaluates_a_trained_tiny_model_against_its_base(projects_root: Path
     eval_id = ef.latest_eval(project)
     assert eval_id and eval_id in out
     record = ef.read_record(project, eval_id)
-    assert record.candidate.run_id and record.candidate.kind == "local" and record.base.model == str(tiny)
+    assert record.candidate.run_id and record.candidate.kind == "local" and record.base.model == str(Path(tiny).resolve())
     results = store.read_parquet_rows(ef.path(project, eval_id, ef.RESULTS))
     assert len(results) == 2 * len(eval_examples()) and {r["model_role"] for r in results} == {"base", "candidate"}
 
@@ -386,15 +385,14 @@ def test_cli_evaluates_a_trained_tiny_model_against_its_base(projects_root: Path
     assert "skipped" not in r.stdout
 
 
-def test_cli_errors(projects_root: Path) -> None:
-    from tests.test_train_common import cli
+def test_cli_errors(projects_root: Path, capsys: pytest.CaptureFixture) -> None:
+    from core.cli import main
 
-    r = cli("evaluate", "nobody")
-    assert r.returncode == 2 and "no project" in r.stderr
+    assert main(["evaluate", "nobody"]) == 2 and "no project" in capsys.readouterr().err
     Project.create("empty-bot", "answer questions", preset="standard")
-    r = cli("evaluate", "empty-bot")
-    assert r.returncode == 1 and "not approved" in r.stderr and "Traceback" not in r.stderr
-    r = cli("decide", "empty-bot")
-    assert r.returncode == 1 and "no completed evaluation" in r.stderr
-    r = cli("evaluate", "empty-bot", "--max-new-tokens", "0")
-    assert r.returncode == 2
+    assert main(["evaluate", "empty-bot"]) == 1
+    err = capsys.readouterr().err
+    assert "not approved" in err and "tunesmith review empty-bot evalset" in err and "Traceback" not in err
+    assert main(["decide", "empty-bot"]) == 1 and "no completed evaluation" in capsys.readouterr().err
+    assert main(["evaluate", "empty-bot", "--max-new-tokens", "0"]) == 2
+    assert "--max-new-tokens" in capsys.readouterr().err

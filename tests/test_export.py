@@ -32,18 +32,19 @@ def tiny() -> Path:
     return tiny_model_path()
 
 
-def test_nothing_to_export_yet(projects_root: Path) -> None:
-    from tests.test_train_common import cli
+def test_nothing_to_export_yet(projects_root: Path, capsys: pytest.CaptureFixture) -> None:
+    from core.cli import main
 
     project = Project.create("empty-bot", "answer questions", preset="standard")
     result = export(project)
     assert result.written == [] and set(result.skipped) == set(ALL_FILES)
     assert "tunesmith boundaries empty-bot" in result.skipped["knowledge_base.json"]
     assert "tunesmith evaluate empty-bot" in result.skipped["deployment_decision.json"]
-    r = cli("export", "empty-bot")
-    assert r.returncode == 1 and "nothing to export yet" in r.stderr
-    assert "skipped eval_set.json: knowledge/eval_set.parquet does not exist yet" in r.stdout
-    assert cli("export", "nobody").returncode == 2
+    assert main(["export", "empty-bot"]) == 1
+    out, err = capsys.readouterr()
+    assert "nothing to export yet" in err
+    assert "skipped eval_set.json: knowledge/eval_set.parquet does not exist yet" in out
+    assert main(["export", "nobody"]) == 2
 
 
 def test_knowledge_and_data_exports_before_any_evaluation(projects_root: Path, monkeypatch) -> None:

@@ -32,7 +32,7 @@ from screens.job_monitor import (
 from tui.app import TunesmithApp
 from tui.dialogs import ConfirmDialog
 from tui.widgets.log_panel import LogPanel, LogTailer, clean_lines
-from tui.widgets.loss_chart import LossChart, MetricsTailer, bucket_means
+from tui.widgets.loss_chart import MetricsTailer, bucket_means
 
 SERVICE = "core.train.service"
 
@@ -66,6 +66,9 @@ class FakeService(types.ModuleType):
         if self.fail:
             raise ConnectionError("the Hub is down")
         return read_run(run_dir(project, run_id))
+
+    def get_backend(self, name: str) -> Any:
+        return types.SimpleNamespace(follow=lambda folder, run: self.calls.append(("follow", run.run_id)))
 
     def cancel(self, project: Project, run_id: str) -> TrainingRun:
         self.calls.append(("cancel", run_id))
@@ -192,6 +195,7 @@ async def test_streams_a_live_run_then_shows_completion(project: Project, servic
         set_status(project, run.run_id, "completed")
         await wait_for(pilot, lambda: "completed" in status_text(screen))
         assert ("refresh", run.run_id) in service.calls
+        assert service.calls.count(("follow", run.run_id)) == 1  # the backend's log follower, once
         assert screen.check_action("cancel_run", ()) is None  # nothing to cancel any more
         n = len(service.calls)
         await pilot.pause(0.5)
@@ -437,7 +441,8 @@ def test_status_numbers() -> None:
     left, basis = remaining_s(run, 3600.0, 0.25)
     assert basis == "progress" and left == pytest.approx(3 * 3600)
     assert remaining_s(run, 3600.0, None) == (3600.0, "plan")
-    assert cost_so_far(run, 3600.0) == (1.5, 1.5)
+    assert cost_so_far(run, 3600.0) == (1.0, 1.0)  # a10g-small: $1.00/h from core.train.hardware
+    assert cost_so_far(run.model_copy(update={"flavor": "mystery"}), 3600.0) == (1.5, 1.5)  # plan: $3 / 2 h
     assert cost_so_far(run.model_copy(update={"backend": "local"}), 3600.0) is None
     assert fmt_duration(65) == "1:05" and fmt_duration(3 * 3600 + 5) == "3:00:05" and fmt_duration(None) == "–"
 

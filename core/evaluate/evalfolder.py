@@ -10,6 +10,7 @@
     evals/<eval-id>/comparison_analysis.toml  base vs candidate: deltas, per category, regressions, counts, p-values
     evals/<eval-id>/spot_check.toml           SpotCheck: the human's ratings (written by core/evaluate/spot_check.py)
     evals/<eval-id>/spot_check_worksheet.md   a printable worksheet of the spot-check items
+    evals/<eval-id>/judge_agreement.toml      judge vs spot-check agreement (core/evaluate/spot_check.py)
     evals/<eval-id>/decision.toml             Decision (tunesmith decide)
     evals/<eval-id>/evaluation_report.md      the report (tunesmith decide; rewritten on every decide)
     evals/cache/<sha>.parquet                 model outputs cached per (model, decoding, inputs); safe to delete
@@ -208,8 +209,9 @@ def read_json(project, eval_id: str, name: str) -> dict[str, Any] | None:
 
 
 def write_json(project, eval_id: str, name: str, data: dict[str, Any]) -> None:
-    text = json.dumps({"schema_version": store.SCHEMA_VERSION, **data}, indent=2, ensure_ascii=False,
-                      default=_json_default)
+    """Pretty JSON (NaN becomes null and infinities "inf"/"-inf": strict JSON has neither)."""
+    text = json.dumps({"schema_version": store.SCHEMA_VERSION, **_finite(data)}, indent=2, ensure_ascii=False,
+                      allow_nan=False, default=_json_default)
     with project.writing():
         store.atomic_write_text(path(project, eval_id, name), text + "\n")
 
@@ -231,6 +233,18 @@ def write_toml_dict(project, eval_id: str, name: str, data: dict[str, Any]) -> N
     body = {"schema_version": store.SCHEMA_VERSION, **_tomlable(data)}
     with project.writing():
         store.atomic_write_text(path(project, eval_id, name), tomli_w.dumps(body))
+
+
+def _finite(value: Any) -> Any:
+    import math
+
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
 
 
 def _json_default(value: Any) -> Any:

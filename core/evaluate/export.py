@@ -250,10 +250,8 @@ def _comparison(ev: _Eval) -> dict[str, Any]:
 
 
 def _worksheet(ev: _Eval) -> str:
+    """Rendered afresh: the ratings recorded since the last evaluate/decide are ticked."""
     eid = ev.need()
-    p = ef.path(ev.project, eid, ef.WORKSHEET)
-    if p.exists():
-        return p.read_text(encoding="utf-8")
     from core.evaluate import report as rp
 
     record, _metrics, examples, results, _pw = ev.loaded()

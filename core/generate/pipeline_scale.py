@@ -194,11 +194,15 @@ class _Run:
                 s.diversity_count += len(scores)
                 s.diversity_max = max([*scores, *([s.diversity_max] if s.diversity_max is not None else [])])
             state_text = self.state_text()
-            write = asyncio.ensure_future(asyncio.to_thread(self._write, number, rows, rejected, kept, state_text))
+
+            async def commit() -> None:
+                await asyncio.to_thread(self._write, number, rows, rejected, kept, state_text)
+                self.emit(part=number)
+
+            write = asyncio.ensure_future(commit())
             self.writes.add(write)
             write.add_done_callback(self.writes.discard)
-            await asyncio.shield(write)  # a cancelled flush still finishes its writes
-        self.emit(part=number)
+            await asyncio.shield(write)  # a cancelled flush still finishes its writes (and reports them)
 
     def _write(self, number: int, rows: list[QualityLogRow], rejected: list[TrainingExample],
                kept: list[TrainingExample], state_text: str) -> None:
