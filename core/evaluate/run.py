@@ -36,6 +36,7 @@ from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, Field
 
+from core import prompts
 from core.errors import TunesmithError
 from core.evaluate import evalfolder as ef
 from core.evaluate import report as rp
@@ -48,22 +49,6 @@ STAGE = "evaluate"
 PARAPHRASE_SAMPLE = 10
 PARAPHRASES_PER_INPUT = 2
 PARAPHRASE_SEP = "~p"
-
-PARAPHRASE_PROMPT = """\
-Rewrite the user message below in {n} different ways, as other people would write the same request.
-
-Each rewrite must ask for exactly the same thing: the same facts, numbers, names, constraints and level \
-of detail, so that the correct answer stays the same. Vary only the wording, the sentence order and the \
-register (for example one more casual, one more formal). Do not answer the message, do not add or drop \
-information, and do not mention that it is a rewrite.
-
-The message:
-<<<
-{input}
->>>
-
-Return exactly {n} rewrites."""
-
 
 class Paraphrases(BaseModel):
     paraphrases: list[str] = Field(description="the rewrites of the message, each a complete user message")
@@ -116,7 +101,7 @@ async def _paraphrase_all(gateway: Any, sample: Sequence[EvalExample], k: int) -
     from core.llm.errors import BudgetExceeded, CircuitOpen, LLMError
 
     async def one(e: EvalExample) -> tuple[str, list[str] | None]:
-        messages = [{"role": "user", "content": PARAPHRASE_PROMPT.format(n=k, input=e.input)}]
+        messages = prompts.render("evaluate_paraphrase", n=k, input=e.input)
         try:
             reply = await gateway.structured("generator", messages, Paraphrases, stage=STAGE, temperature=0.7)
         except (BudgetExceeded, CircuitOpen):
