@@ -271,7 +271,14 @@ def measure(rounds: int, naive: bool, terminal: bool, freeze: bool = False) -> d
     import textual
 
     def one(naive_: bool, freeze_: bool = False) -> dict:
-        return run_in_terminal(naive_, freeze_) if terminal else asyncio.run(measure_headless(naive_, freeze_))
+        """One round in a fresh process, so no round inherits another's objects or garbage."""
+        if terminal:
+            return run_in_terminal(naive_, freeze_)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "result.json"
+            flags = (["--naive"] if naive_ else []) + (["--gc-freeze"] if freeze_ else [])
+            subprocess.run([sys.executable, __file__, "--child-headless", str(out), *flags], cwd=ROOT, check=True)
+            return json.loads(out.read_text())
 
     result = {"mode": "80x24 pseudo-terminal" if terminal else "headless App.run_test, 80x24", "rounds": rounds,
               "batched": median_round([one(False) for _ in range(rounds)])}
@@ -308,7 +315,7 @@ def section(r: dict) -> str:
         "the last, minus the monitor's idle CPU over the same time. The job monitor screen is open on a\n"
         f"running run ({r['mode']}); a separate process appends ~120-byte trainer lines. UI lag: how late\n"
         "a 20 Hz timer on the UI thread fires (what a keypress waits). Medians of "
-        f"{r['rounds']} rounds (per-round figures\nin brackets).\n\n"
+        f"{r['rounds']} rounds, each in a fresh\nprocess (per-round figures in brackets).\n\n"
         "```\npython bench/monitor_cost.py --rounds 3 --naive --gc-freeze --update-readme\n"
         "python bench/monitor_cost.py --rounds 1 --terminal   # the same on a real 80x24 pseudo-terminal\n```\n\n"
         + table(r["batched"]) + "\n\n"
@@ -359,9 +366,14 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--update-readme", action="store_true", help="rewrite the section in bench/README.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-headless", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.naive, args.gc_freeze)
+        return 0
+    if args.child_headless:
+        result = asyncio.run(measure_headless(args.naive, args.gc_freeze))
+        Path(args.child_headless).write_text(json.dumps(result))
         return 0
     result = measure(max(1, args.rounds), args.naive, args.terminal, args.gc_freeze)
     print(json.dumps(result, indent=2) if args.json else section(result))

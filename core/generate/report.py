@@ -162,8 +162,8 @@ def card_text(project: Project, s: GenerationSummary) -> str:
     lines += ["## Generation", "", f"- Strategy: {s.strategy} — {s.strategy_reason}", f"- Model: `{s.model}`"]
     if sc is not None:
         tokens = sc.prompt_tokens + sc.completion_tokens
-        lines += [f"- Scale-up: {sc.generated} generated, {sc.kept} kept ({sc.pass_rate:.0%} pass rate), "
-                  f"{tokens:,} tokens, ${sc.cost_usd:,.2f}, {sc.seconds / 60:.1f} min"]
+        lines += [f"- Scale-up: {sc.generated} generated and filtered ({sc.pass_rate:.0%} passed), {sc.kept} in the "
+                  f"dataset; {tokens:,} tokens, ${sc.cost_usd:,.2f}, {sc.seconds / 60:.1f} min"]
         if sc.diversity_mean_similarity is not None:
             lines += [f"- Diversity: mean similarity to the nearest earlier kept example "
                       f"{sc.diversity_mean_similarity:.2f} (max {sc.diversity_max_similarity:.2f})"]
