@@ -335,13 +335,15 @@ def section(r: dict) -> str:
                  f"cheaper and keeps the UI lag at {b[0]['lag_max_ms']:.0f} ms instead of {n[0]['lag_max_ms']:.0f} ms.\n")
     if "freeze" in r:
         f = r["freeze"]["scenarios"]
-        text += ("\nThe largest lags above are not the monitor's work but full (generation 2) garbage collections\n"
-                 "of the whole process (60-160 ms each, one or two in a 15 s run, traced with gc.callbacks).\n"
-                 "With `gc.freeze()` after start-up (what the LLM gateway already does after importing litellm;\n"
-                 "the App does not do it yet, and it belongs there, not in a screen), same run:\n\n"
+        text += ("\nFull (generation 2) garbage collections of the whole process are what can stall the UI beyond\n"
+                 "that: traced with `gc.callbacks` they took 60-160 ms in a process that had been running a while\n"
+                 "(lags up to ~150 ms at 1k lines/s in earlier runs that did every round in one process).\n"
+                 "`gc.freeze()` after start-up takes the start-up objects out of those collections (the LLM gateway\n"
+                 "already does this after importing litellm; the App does not yet, and it belongs there, not in a\n"
+                 "screen). Same run, with the freeze:\n\n"
                  + table(r["freeze"]) + "\n\n"
-                 f"Worst lag at 1k lines/s: {f[1]['lag_max_ms']:.0f} ms with the freeze, "
-                 f"{b[1]['lag_max_ms']:.0f} ms without.\n")
+                 f"Worst UI lag over the four scenarios: {max(x['lag_max_ms'] for x in f):.0f} ms with the freeze, "
+                 f"{max(x['lag_max_ms'] for x in b):.0f} ms without.\n")
     text += f"\nPython {r['python']}, Textual {r['textual']}, {r['machine']}.\n"
     return text
 

@@ -73,10 +73,12 @@ def setup(folder: Path, steps: int, logging_steps: int, eval_steps: int) -> tupl
     return model, "bench-bot"
 
 
-def _cpu() -> float:
-    """CPU seconds (user + system) of this process and its finished children so far."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+def _cpu(children: bool = True) -> float:
+    """CPU seconds (user + system) of this process (and its finished children) so far."""
+    usage = [resource.getrusage(resource.RUSAGE_SELF)]
+    if children:
+        usage.append(resource.getrusage(resource.RUSAGE_CHILDREN))
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
 def run_bare(folder: Path, model: Path, steps: int, logging_steps: int, eval_steps: int, i: int) -> tuple[float, float]:
@@ -99,13 +101,17 @@ def run_backend(slug: str, model: Path) -> tuple[float, float, float]:
     t0 = time.perf_counter()
     plan = service.plan_training(project, backend="local", base_model=str(model))
     planned = time.perf_counter() - t0
-    c0, t0 = _cpu(), time.perf_counter()
+    c0, t0 = _cpu(children=False), time.perf_counter()
     run = service.start_training(project, plan)
     final = service.follow(project, run.run_id)
     took = time.perf_counter() - t0
+    mine = _cpu(children=False) - c0  # submitting and following
     if final.status != "completed":
         raise SystemExit(f"the run {run.run_id} ended {final.status}: {final.failure_reason}")
-    return took, _cpu() - c0, planned
+    from core.train import runfolder as rf
+
+    runner = (rf.read_status(rf.run_dir(project, run.run_id)) or {}).get("cpu_seconds") or 0.0
+    return took, mine + runner, planned
 
 
 def run_cli(slug: str, model: Path) -> float:

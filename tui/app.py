@@ -8,6 +8,7 @@ by the workers of the screens that need them.
 
 from __future__ import annotations
 
+import gc
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -57,6 +58,11 @@ class TunesmithApp(App[None]):
 
             self._projects_root = projects_root(self._projects_root_arg)
         return self._projects_root
+
+    def on_mount(self) -> None:
+        # Long-lived objects (textual, and later litellm / torch) make full garbage collections slow;
+        # freezing what exists after the first paint keeps the UI from stalling on them.
+        self.set_timer(1.0, gc.freeze)
 
     def get_default_screen(self) -> Screen:
         from screens.home import HomeScreen

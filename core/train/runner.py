@@ -334,6 +334,15 @@ def make_metrics_callback(run_dir: Path, log: RunLog, started: float, rows: list
     return MetricsCallback()
 
 
+def _cpu_seconds() -> float | None:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return round(sum(u.ru_utime + u.ru_stime for u in usage), 3)
+
+
 def _num(value: Any) -> float | None:
     if value is None:
         return None
@@ -638,6 +647,7 @@ def train(config: dict[str, Any], run_dir: Path | str | None = None, config_dir:
         log(f"could not write {METRICS_PARQUET}: {exc}")
     result["ended_at"] = _now()
     result["seconds"] = round(time.time() - started, 3)
+    result["cpu_seconds"] = _cpu_seconds()
     write_status(run_dir, result)
     log(f"run {result['status']} in {result['seconds']:.1f} s" + (f": {result['reason']}" if result["reason"] else ""))
     log.close()
