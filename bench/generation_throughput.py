@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--method", default="sft", choices=("sft", "dpo", "grpo", "kto"))
     parser.add_argument("--embedder", default="minilm", choices=("minilm", "hash"))
     parser.add_argument("--no-bare", action="store_true", help="skip the bare client (memory runs)")
+    parser.add_argument("--diversity-threshold", type=float, help="override quality_thresholds.diversity_threshold "
+                        "(the fake's templated texts grow alike: 10,000 of them need a looser threshold)")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -150,6 +152,9 @@ def run(args: argparse.Namespace, base_url: str) -> None:
     if args.embedder == "hash":
         Embedder.for_project = classmethod(lambda cls, project, **kw: HashEmbedder())  # type: ignore[method-assign]
     project = ready_project(method=args.method)
+    if args.diversity_threshold:
+        project.meta.config.generate.quality_thresholds.diversity_threshold = args.diversity_threshold
+        project.save()
 
     def gateway() -> Gateway:
         return Gateway(roles=project.meta.models, cache_dir=None, max_concurrency=args.concurrency, timeout_s=60)
@@ -181,6 +186,7 @@ def run(args: argparse.Namespace, base_url: str) -> None:
             last.update(kept=event.kept, checked=event.done)
             if event.kept >= event.target and "end" not in marks:
                 marks["end"], marks["requests"], marks["cpu1"] = now, len(recorded), time.process_time()
+                marks["rss_end"], marks["peak_end"] = current_rss_mb(), rss_mb()
             if event.part % 10 == 0:
                 print(f"  {event}", flush=True)
 
@@ -201,7 +207,9 @@ def run(args: argparse.Namespace, base_url: str) -> None:
     cpu = marks["cpu1"] - marks["cpu0"]
     print(f"CPU        {cpu:.1f}s of CPU in {dt:.1f}s ({cpu / dt:.0%} of one core; all threads), "
           f"{cpu / max(1, n_req) * 1000:.1f} ms per request, {cpu / max(1, checked) * 1000:.1f} ms per example")
-    print(f"memory     RSS {rss_before:.0f} MB before the scale-up, peak {rss_mb():.0f} MB")
+    print(f"memory     RSS {rss_before:.0f} MB before the scale-up; when the target was reached {marks['rss_end']:.0f} "
+          f"MB (peak so far {marks['peak_end']:.0f} MB); peak after finalising (imports trl for the format "
+          f"check) {rss_mb():.0f} MB")
     if args.no_bare:
         return
     bodies = recorded[:n_req]

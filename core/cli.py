@@ -25,7 +25,8 @@ COMMAND_MODULES = (
     "core.commands.train",
     "core.commands.evaluate",
     "core.commands.spot_check",
-    "core.commands.reserved",
+    "core.commands.serve",
+    "core.commands.run",
 )
 
 

@@ -56,11 +56,6 @@ def test_corrupt_project_names_file_and_field(tmp_path: Path) -> None:
     assert path.read_bytes() == before
 
 
-def test_reserved_commands_say_so() -> None:
-    r = run("serve")
-    assert r.returncode == 1 and "not available yet" in r.stderr
-
-
 def test_doctor_without_llm(capsys: pytest.CaptureFixture) -> None:
     code = main(["doctor", "--skip-embeddings"])
     out = capsys.readouterr().out

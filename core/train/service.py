@@ -296,7 +296,7 @@ def final_loss(project: Any, run_id: str) -> float | None:
 
 def follow(project: Any, run_id: str, on_line: Callable[[str], None] | None = None,
            on_metric: Callable[[MetricRow], None] | None = None, stop_when_final: bool = True,
-           poll_s: float = 0.2, status_every_s: float = 0.5, from_start: bool = True,
+           poll_s: float = 0.1, status_every_s: float = 0.25, from_start: bool = True,
            timeout_s: float | None = None) -> TrainingRun:
     """Tail train.log (``on_line`` per whole line) and metrics.jsonl (``on_metric`` per row) until the run
     is final (or forever with ``stop_when_final=False``, or until ``timeout_s``); returns the last status."""
