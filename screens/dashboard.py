@@ -44,7 +44,7 @@ def stage_screen(meta, stage: str) -> str:
 def next_step_text(meta) -> Text:
     nxt = meta.next_step()
     if nxt is None:
-        return Text.assemble(("Pipeline complete. ", "bold"), meta.next_hint())
+        return Text.assemble(("Pipeline complete. ", "bold"), f"Export the results: tunesmith export {meta.slug}")
     stage, step = nxt
     spec = STAGE_SCREENS[STEP_SCREENS[step]]
     where = f"{spec.key}: {spec.title}" + ("" if spec.is_built() else f", arrives with skill {spec.skill}")

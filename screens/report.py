@@ -200,7 +200,7 @@ class ReportScreen(Screen):
         self._loaded_once = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(show_clock=False, icon="♪")
         yield Static("loading…", id="report-status", markup=False)
         with VerticalScroll(id="report-body"):
             yield Static("", id="report-files")

@@ -95,7 +95,7 @@ class ReviewScreen(Screen):
     # ------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(show_clock=False, icon="♪")
         yield LLMBanner("generator", short=True, id="review-llm")
         yield Static("", id="review-summary", markup=False)
         yield Static("loading…", id="review-status", markup=False)

@@ -186,7 +186,7 @@ class SpotCheckScreen(Screen):
     # ------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield Header(show_clock=False, icon="♪")
         yield Static("loading…", id="spot-status", markup=False)
         yield Vertical(id="spot-main")
         yield Static("", id="spot-followup")

@@ -148,5 +148,5 @@ class ProjectFile(Strict):
     def next_hint(self) -> str:
         nxt = self.next_step()
         if nxt is None:
-            return "pipeline complete: export the results with tunesmith export NAME"
+            return f"pipeline complete: export the results with tunesmith export {self.slug}"
         return STEP_HINTS[nxt[1]].replace("NAME", self.slug)
