@@ -242,6 +242,7 @@ class GenerationScreen(Screen):
         self.progress_applied = 0  # progress events applied on the UI thread (the tests read it)
         self.last_event: Any = None
         self._t0: float | None = None
+        self.scale_target: int | None = None  # like `generate --scale --target N`; None: config target_size
 
     # ------------------------------------------------------------ layout
 
@@ -315,7 +316,7 @@ class GenerationScreen(Screen):
         try:
             pl.check_ready(project)
             pl.check_llm(project, gw, strategy_for(project))
-            target = state.target if resume and state else None
+            target = state.target if resume and state else self.scale_target
             proj = sc.projection(project, target=target, gateway=gw, fresh=not resume)
         finally:
             gw.close()
@@ -333,7 +334,8 @@ class GenerationScreen(Screen):
         project = self.project
         gw = pl.default_gateway(project)
         try:
-            report = run_scale(project, gw, resume=resume, progress=self._progress)
+            report = run_scale(project, gw, target=None if resume else self.scale_target, resume=resume,
+                               progress=self._progress)
         finally:
             gw.close()
         from core.llm.usage import money
@@ -485,7 +487,8 @@ class GenerationScreen(Screen):
             return
         self.busy = "scale"
         state = self.snapshot.scale_state if self.snapshot else None
-        target = state.target if resume and state is not None else (self.snapshot.target_size if self.snapshot else 0)
+        target = (state.target if resume and state is not None
+                  else self.scale_target or (self.snapshot.target_size if self.snapshot else 0))
         self.start_live(f"{'resuming' if resume else 'starting'} the scale-up to {target} examples…", target or None)
         self.refresh_bindings()
         self.run_scale_worker(resume)

@@ -69,24 +69,23 @@ async def test_pilot_runs_with_live_progress(fake_llm, projects_root: Path, fast
     install(fake_llm, method="sft")
     project = ready_project(projects_root, pilot_size=50)
     app = TunesmithApp(projects_root)
-    applied: list[object] = []
+    applied: list[tuple[object, str]] = []  # (event, what the screen was doing when it was applied)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_generation(pilot, app, project)
         original = screen.apply_progress
 
         def spy(event) -> None:
-            applied.append(event)
+            applied.append((event, screen.busy))
             original(event)
 
         screen.apply_progress = spy  # type: ignore[method-assign]
         await pilot.press("p")
-        await pilot.pause()
-        assert screen.busy == "pilot"
         assert screen.query_one("#gen-live").display
         await settle(pilot, app)
         assert not isinstance(app.screen, ErrorDialog), app.screen
         assert applied and screen.progress_applied == len(applied)
-        assert any("pilot attempt 1" in e.line() for e in applied)  # type: ignore[attr-defined]
+        assert all(busy == "pilot" for _, busy in applied)  # applied while the pilot was running
+        assert any("pilot attempt 1" in e.line() for e, _ in applied)  # type: ignore[attr-defined]
         report = project.read(ps.PILOT_REPORT, GenerationReport)
         stage = text(screen, "#gen-stage")
         assert f"Pilot: {report.kept}/{report.generated} kept ({report.pass_rate:.0%})" in stage
@@ -97,4 +96,43 @@ async def test_pilot_runs_with_live_progress(fake_llm, projects_root: Path, fast
         assert bar.total == report.kept and bar.progress == report.kept
         assert f"{report.kept} of {report.generated}" in text(screen, "#gen-status")
         assert GenProgress  # the typed message the worker posts
-        app.save_screenshot(str(projects_root / "generation.svg"))
+
+
+async def test_scale_shows_the_projection_then_runs(fake_llm, projects_root: Path, fast_embeddings) -> None:  # noqa: F811
+    from core.generate import pipeline as pl
+    from tests.fakes.generate_replies import install
+    from tests.test_generate_pipeline import approve_pilot
+    from tui.dialogs import ConfirmDialog
+
+    install(fake_llm, method="sft")
+    project = ready_project(projects_root, pilot_size=50)
+    pl.run_pilot(project)
+    approve_pilot(project)
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_generation(pilot, app, project)
+        assert "review approved" in text(screen, "#gen-stage")
+        screen.scale_target = 60  # config target_size is at least 1,000: too slow for a test
+        report = project.read(ps.PILOT_REPORT, GenerationReport)  # a priced pilot, over a $0.10 cap: refused
+        project.write(ps.PILOT_REPORT, report.model_copy(update={"cost_usd": 0.5}))
+        project.meta.config.generate.budget_usd = 0.1
+        project.save()
+        await pilot.press("s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, ErrorDialog)
+        message = str(app.screen.query_one("#error-message", Static).render())
+        assert "over the budget cap" in message and "projection:" in message and "$0.10" in message
+        await pilot.press("escape")
+        assert not project.exists(ps.SCALE_STATE)
+        project.meta.config.generate.budget_usd = None
+        project.save()
+        await pilot.press("s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "requests" in app.screen.question and "cost" in app.screen.question
+        await pilot.press("y")
+        await settle(pilot, app)
+        assert app.screen is screen, app.screen
+        assert screen.progress_applied > 0
+        assert "Scale-up done: 60 examples" in text(screen, "#gen-stage")
+        assert screen.query_one("#gen-bar", ProgressBar).progress == 60
