@@ -115,6 +115,27 @@ def _show(ex: EvalExample, i: int, n: int, rnd: int) -> None:
         print(block("why", ex.rationale))
 
 
+def ask_rating(stdin: TextIO, interactive: bool, line_no: int) -> tuple[int, tuple[bool, str] | None]:
+    """Read one 'y' / 'n [note]' answer: (lines read so far, (good, note)), or None at end of input.
+
+    On a terminal a bad line asks again; from a pipe it is bad input naming the line (exit 2).
+    """
+    while True:
+        if interactive:
+            print("  rate (y / n note): ", end="", flush=True)
+        raw = stdin.readline()
+        if raw == "":
+            return line_no, None
+        line_no += 1
+        parsed = parse_rating(raw)
+        if parsed is not None:
+            return line_no, parsed
+        if not interactive:
+            raise BadInput(f"stdin line {line_no}: {raw.strip()!r} is not 'y' or 'n' (optionally "
+                           f"followed by a note); the ratings before it are saved")
+        print("  type y (good) or n (bad), optionally followed by a note")
+
+
 def parse_rating(line: str) -> tuple[bool, str] | None:
     """'y' / 'n' with an optional note after the letter; None when the line is neither."""
     m = _LINE.match(line)
@@ -162,23 +183,12 @@ def review_evalset(project: Project, stdin: TextIO) -> int:
                   f"(y = good, n [note] = bad; {rv.APPROVAL_RULE})")
             for ex in pending:
                 _show(ex, rnd.rated + 1, len(rnd.sample), rnd.number)
-                while True:
-                    if interactive:
-                        print("  rate (y / n note): ", end="", flush=True)
-                    raw = stdin.readline()
-                    if raw == "":
-                        left = len(rv.current_round(project).pending)
-                        print(f"\nsaved; {left} example{'s' if left != 1 else ''} left to rate in round "
-                              f"{rnd.number}: tunesmith review {project.slug} evalset")
-                        return 0
-                    line_no += 1
-                    parsed = parse_rating(raw)
-                    if parsed is not None:
-                        break
-                    if not interactive:
-                        raise BadInput(f"stdin line {line_no}: {raw.strip()!r} is not 'y' or 'n' (optionally "
-                                       f"followed by a note); the ratings before it are saved")
-                    print("  type y (good) or n (bad), optionally followed by a note")
+                line_no, parsed = ask_rating(stdin, interactive, line_no)
+                if parsed is None:
+                    left = len(rv.current_round(project).pending)
+                    print(f"\nsaved; {left} example{'s' if left != 1 else ''} left to rate in round "
+                          f"{rnd.number}: tunesmith review {project.slug} evalset")
+                    return 0
                 good, note = parsed
                 rnd = rv.rate(project, ex.id, good, note)
                 print(f"  {'✓ good' if good else '✗ bad'}{(': ' + note) if note else ''} "

@@ -176,7 +176,7 @@ def show_example(ex: Any, i: int, n: int, rnd: int) -> None:
 
 def review_pilot(project: Project, stdin: TextIO) -> int:
     """Rate the pilot's sample from stdin (y / n [note] per example); conclude when all are rated."""
-    from core.commands.evalset import parse_rating
+    from core.commands.evalset import ask_rating
     from core.generate import review as rv
 
     interactive = stdin.isatty()
@@ -189,23 +189,12 @@ def review_pilot(project: Project, stdin: TextIO) -> int:
                   f"(y = good, n [note] = bad; {rule})")
             for ex in rnd.pending:
                 show_example(ex, rnd.rated + 1, len(rnd.sample), rnd.number)
-                while True:
-                    if interactive:
-                        print("  rate (y / n note): ", end="", flush=True)
-                    raw = stdin.readline()
-                    if raw == "":
-                        left = len(rv.current_round(project).pending)
-                        print(f"\nsaved; {left} example{'s' if left != 1 else ''} left to rate: "
-                              f"tunesmith review {project.slug} pilot")
-                        return 0
-                    line_no += 1
-                    parsed = parse_rating(raw)
-                    if parsed is not None:
-                        break
-                    if not interactive:
-                        raise BadInput(f"stdin line {line_no}: {raw.strip()!r} is not 'y' or 'n' (optionally "
-                                       f"followed by a note); the ratings before it are saved")
-                    print("  type y (good) or n (bad), optionally followed by a note")
+                line_no, parsed = ask_rating(stdin, interactive, line_no)
+                if parsed is None:
+                    left = len(rv.current_round(project).pending)
+                    print(f"\nsaved; {left} example{'s' if left != 1 else ''} left to rate: "
+                          f"tunesmith review {project.slug} pilot")
+                    return 0
                 good, note = parsed
                 rnd = rv.rate(project, ex.id, good, note)
                 print(f"  {'✓ good' if good else '✗ bad'}{(': ' + note) if note else ''} "
