@@ -119,6 +119,7 @@ async def test_error_from_a_screen_that_has_gone_still_shows(projects_root: Path
     import threading
 
     gate = threading.Event()
+    started = threading.Event()
 
     class Slow(Screen):
         def compose(self) -> ComposeResult:
@@ -126,6 +127,7 @@ async def test_error_from_a_screen_that_has_gone_still_shows(projects_root: Path
 
         @background("slow")
         def work(self) -> None:
+            started.set()
             gate.wait(5)
             raise LockedError("still reported")
 
@@ -136,6 +138,12 @@ async def test_error_from_a_screen_that_has_gone_still_shows(projects_root: Path
         app.push_screen(screen)
         await pilot.pause()
         screen.work()
+        # the worker must be running before its screen goes (a worker cancelled before it starts never runs)
+        for _ in range(100):
+            if started.is_set():
+                break
+            await pilot.pause(0.05)
+        assert started.is_set()
         app.pop_screen()
         await pilot.pause()
         gate.set()
