@@ -237,6 +237,23 @@ def read_parquet(path: Path, model: type[M]) -> list[M]:
     return out
 
 
+# ---------------------------------------------------------------- caches
+
+
+def open_sqlite(path: Path, create_table: str):
+    """A SQLite connection for a cache file under .cache/: WAL, shared across threads (callers lock),
+    autocommit, with ``create_table`` (a CREATE TABLE IF NOT EXISTS statement) applied."""
+    import sqlite3
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(create_table)
+    return db
+
+
 # ---------------------------------------------------------------- lock
 
 

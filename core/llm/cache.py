@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -23,14 +22,12 @@ class ResponseCache:
     """A thread-safe key -> JSON value store in ``<folder>/llm_cache.sqlite3``. Safe to delete."""
 
     def __init__(self, folder: Path):
+        from core.store import open_sqlite
+
         self.path = Path(folder) / CACHE_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+        self._db = open_sqlite(
+            self.path, "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
         )
 
     def get(self, key: str) -> dict[str, Any] | None:
