@@ -64,20 +64,7 @@ def read_metrics(folder: Path) -> list[MetricRow]:
     parquet = folder / METRICS_PARQUET
     if parquet.exists():
         return store.read_parquet(parquet, MetricRow)
-    rows: list[MetricRow] = []
-    path = folder / METRICS_JSONL
-    if not path.exists():
-        return rows
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rows.append(MetricRow.model_validate(json.loads(line)))
-            except (ValueError, TypeError):
-                continue  # being written right now
-    return rows
+    return read_metrics_from(folder, 0)[0]  # a line being written right now is left for the next read
 
 
 def read_log_from(folder: Path, offset: int) -> tuple[str, int]:
