@@ -215,6 +215,16 @@ def test_count_tokens_uses_the_tokenizer_else_cl100k_else_an_estimate(tokenizer)
     assert 8 <= estimate_tokens(text) <= 14
 
 
+def test_count_tokens_many_is_the_same_sequential_or_threaded(monkeypatch):
+    from core.generate import tokenizer as tk
+
+    texts = ["Refunds take 5-10 business days.", "", "naïve café 🙂 x" * 30, "def f(x):\n    return x * 2"]
+    few = tk.count_tokens_many(texts)  # under THREADED_BATCH: one text at a time
+    monkeypatch.setattr(tk, "THREADED_BATCH", 1)
+    assert tk.count_tokens_many(texts) == few == [count_tokens(t) for t in texts]
+    assert few[1] == 0 and all(n > 0 for i, n in enumerate(few) if i != 1)
+
+
 def test_load_tokenizer_from_a_local_path_and_never_downloads(tmp_path, tokenizer, projects_root):
     from core.project import Project
 

@@ -104,6 +104,15 @@ async def test_structured_output_uses_json_schema(srv, gw):
     assert fmt["json_schema"]["schema"]["required"] == ["label", "score"]
 
 
+def test_response_format_is_built_once_and_handed_out_fresh():
+    from core.llm.structured import response_format
+
+    first = response_format(Verdict)
+    assert first["json_schema"]["schema"] == Verdict.model_json_schema()
+    first["json_schema"]["schema"]["properties"].clear()  # a provider adapter that edits it in place
+    assert response_format(Verdict)["json_schema"]["schema"] == Verdict.model_json_schema()
+
+
 async def test_structured_repairs_fenced_json_with_trailing_commas(srv, gw):
     srv.on_schema("Verdict", 'Here it is:\n```json\n{"label": "pass", "score": 4, "reasons": ["clear", "correct",],}\n```')
     assert await gw.structured("judge", ask(), Verdict, stage="judge") == GOOD

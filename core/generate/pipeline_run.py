@@ -29,6 +29,8 @@ from core.project import Project
 HEARTBEAT_S = 10.0
 MAX_FLUSHES = 4  # batches filtered at once (the filters' judge calls overlap; parts are numbered as written)
 MAX_EMPTY_TASKS = 25  # cells in a row that produced nothing: the generator is stuck
+RECENT_CHECKED = 200  # examples the running pass rate is measured over
+SAFETY_SIGMAS = 2.0  # margin on the expected kept count of the work in flight (see ScaleRun.needed)
 
 
 class ScaleRun:
@@ -83,19 +85,39 @@ class ScaleRun:
     # ------------------------------------------------------------ estimates
 
     def rate(self) -> float:
-        """Running pass rate, with the pilot's as a prior worth 20 examples."""
-        s = self.state
-        rate = (s.kept + 20 * self.prior_rate) / (s.checked + 20)
+        """Pass rate of the last :data:`RECENT_CHECKED` examples filtered (the rate drifts: the more is
+        kept, the more the diversity filter finds too close), with the pilot's as a prior worth 20."""
+        kept = checked = 0
+        for part in reversed(self.state.parts):
+            kept, checked = kept + part.kept, checked + part.checked
+            if checked >= RECENT_CHECKED:
+                break
+        rate = (kept + 20 * self.prior_rate) / (checked + 20)
         return min(1.0, max(rate, 0.05))
 
+    def pending(self) -> int:
+        """Examples generated or being generated that the filters have not judged yet."""
+        return len(self.buffer) + sum(self.flushing.values()) + sum(self.inflight.values())
+
     def expected(self) -> float:
-        pending = len(self.buffer) + sum(self.flushing.values()) + sum(self.inflight.values())
-        return self.state.kept + self.rate() * pending
+        return self.state.kept + self.rate() * self.pending()
 
     def needed(self) -> int:
-        """Examples still to generate (before filtering) to reach the target, given the work in flight."""
-        missing = self.state.target - self.expected()
-        return math.ceil(missing / self.rate()) if missing > 0 else 0
+        """Examples still to generate (before filtering) to reach the target, given the work in flight.
+
+        The work in flight is counted at the running pass rate less a margin of ``SAFETY_SIGMAS`` standard
+        deviations of its kept count (binomial): without it, about every other run falls a few examples
+        short at the end and has to send a whole generate → critique → filter chain for them while the rest
+        of the provider's slots sit idle. The margin costs a few surplus examples (dropped when finalising).
+        """
+        rate, pending = self.rate(), self.pending()
+        margin = SAFETY_SIGMAS * math.sqrt(pending * rate * (1 - rate))
+        missing = self.state.target - self.state.kept - rate * pending + margin
+        return math.ceil(missing / rate) if missing > 0 else 0
+
+    def winding_down(self) -> bool:
+        """Nothing more will be generated unless the filters reject more than expected."""
+        return bool(self.inflight) and not self.queue and self.needed() <= 0
 
     # ------------------------------------------------------------ generation
 
@@ -271,8 +293,10 @@ class ScaleRun:
                 break
             self.top_up()
             n = self.batch_size()
+            # at the end, filter what has arrived at once: its judge calls overlap the last generation
+            # requests instead of following them
             while (len(self.flushing) < MAX_FLUSHES and self.buffer
-                   and (len(self.buffer) >= n or not self.inflight)):
+                   and (len(self.buffer) >= n or not self.inflight or self.winding_down())):
                 batch, self.buffer = self.buffer[:n], self.buffer[n:]
                 self.flushing[asyncio.ensure_future(self.flush(batch))] = len(batch)
             waits = [*self.inflight, *self.flushing]

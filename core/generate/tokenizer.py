@@ -77,6 +77,9 @@ def load_tokenizer_named(name: str) -> Any | None:
     return tok
 
 
+THREADED_BATCH = 1000  # texts from which tiktoken's threaded batch encoding pays off
+
+
 def fallback_encoding() -> Any | None:
     """tiktoken's cl100k_base from litellm's bundled copy, or None when either is missing."""
     with _LOCK:
@@ -135,6 +138,8 @@ def count_tokens_many(texts: Sequence[str], tokenizer: Any = None) -> list[int]:
             pass
     enc = fallback_encoding()
     if enc is not None:
+        if len(texts) < THREADED_BATCH:  # tiktoken starts a thread pool per batch call: slower for a few texts
+            return [len(enc.encode_ordinary(t)) for t in texts]
         return [len(x) for x in enc.encode_ordinary_batch(list(texts), num_threads=min(8, os.cpu_count() or 1))]
     return [estimate_tokens(t) for t in texts]
 

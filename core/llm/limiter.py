@@ -117,9 +117,70 @@ class CircuitBreaker:
         self.recent.clear()
 
 
+class Pacer:
+    """Spaces out the starts of calls so that a burst of free slots does not start every call at once.
+
+    Each call costs the event loop some CPU (litellm builds the request and parses the reply, the
+    caller filters the result). When many slots free up together, as they do when replies come back
+    together, starting every call at once makes the loop work through the whole burst while replies
+    wait in its queue, and with a steady latency the bursts repeat every round. Starting calls one
+    ``gap`` apart, where the gap is the loop's measured CPU per call, spreads the work out: the loop
+    could not start them faster anyway. The gap is never more than half a call's latency shared out
+    among the slots, so pacing can never be what limits throughput, and it is 0 until measured.
+    """
+
+    WINDOW = 8  # completed calls per CPU measurement
+    ALPHA = 0.3  # weight of the newest measurement
+    MAX_GAP_S = 0.02
+
+    def __init__(self) -> None:
+        self.cpu_per_call = 0.0  # seconds of the loop thread's CPU per completed call (EWMA)
+        self.latency = 0.0  # seconds per successful call (EWMA)
+        self._next_start = 0.0
+        self._done = 0
+        self._cpu_mark: float | None = None
+
+    def reset(self) -> None:
+        """A new event loop (and maybe a new thread): measurements from the old one do not apply."""
+        self._next_start, self._done, self._cpu_mark = 0.0, 0, None
+
+    def gap(self, capacity: int) -> float:
+        if self.latency <= 0:
+            return 0.0
+        return min(self.cpu_per_call, self.latency / (2 * max(1, capacity)), self.MAX_GAP_S)
+
+    async def wait_turn(self, capacity: int) -> None:
+        """Sleep until this call's start time (now, or one gap after the previous start)."""
+        now = time.monotonic()
+        start = max(now, self._next_start)
+        self._next_start = after = start + self.gap(capacity)
+        if start > now:
+            try:
+                await asyncio.sleep(start - now)
+            except asyncio.CancelledError:
+                if self._next_start == after:  # nobody queued behind: hand the turn back
+                    self._next_start = start
+                raise
+
+    def record(self, latency: float) -> None:
+        """One call finished successfully after ``latency`` seconds."""
+        self.latency = latency if self.latency <= 0 else self.latency + self.ALPHA * (latency - self.latency)
+        cpu = time.thread_time()  # the loop's own thread: the CPU that the loop spends per call
+        if self._cpu_mark is None:
+            self._cpu_mark, self._done = cpu, 0
+            return
+        self._done += 1
+        if self._done >= self.WINDOW:
+            per_call = (cpu - self._cpu_mark) / self._done
+            self.cpu_per_call = per_call if self.cpu_per_call <= 0 else (
+                self.cpu_per_call + self.ALPHA * (per_call - self.cpu_per_call))
+            self._cpu_mark, self._done = cpu, 0
+
+
 class AdaptiveLimiter:
     """Runs calls with at most ``limit`` in flight; the limit halves on a 429 and grows by 1/limit per
-    success up to ``max_concurrency``. Transient failures are retried with jittered exponential backoff."""
+    success up to ``max_concurrency``. Transient failures are retried with jittered exponential backoff.
+    Call starts are paced (see :class:`Pacer`)."""
 
     def __init__(
         self,
@@ -140,6 +201,7 @@ class AdaptiveLimiter:
         self.retries = 0
         self.rate_limited = 0
         self._last_cut = 0.0
+        self.pacer = Pacer()
         self._cond: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -147,6 +209,7 @@ class AdaptiveLimiter:
         loop = asyncio.get_running_loop()
         if self._cond is None or self._loop is not loop:  # a new event loop (e.g. another run_sync)
             self._cond, self._loop, self.in_flight = asyncio.Condition(), loop, 0
+            self.pacer.reset()
         return self._cond
 
     @property
@@ -204,6 +267,8 @@ class AdaptiveLimiter:
             await self.acquire()
             started = time.monotonic()
             try:
+                await self.pacer.wait_turn(self.capacity)
+                started = time.monotonic()
                 result = await call()
             except (asyncio.CancelledError, KeyboardInterrupt):
                 await self.release()
@@ -223,6 +288,7 @@ class AdaptiveLimiter:
                 tries = f" after {attempt + 1} attempts" if attempt else ""
                 raise LLMError(f"{label} failed{tries}: {failure.message}", status=failure.status) from None
             await self.release()
+            self.pacer.record(time.monotonic() - started)
             self.on_success()
             self.breaker.record_success()
             return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, RootModel, ValidationError
@@ -17,10 +18,17 @@ M = TypeVar("M", bound=BaseModel)
 OPENAI_COMPATIBLE = ("openai", "hosted_vllm", "lm_studio", "llamafile", "openai_like")
 
 
+@lru_cache(maxsize=256)
+def _schema_json(schema: type[BaseModel]) -> str:
+    """A model's JSON schema, built once (pydantic takes about a millisecond to build it)."""
+    return json.dumps(schema.model_json_schema())
+
+
 def response_format(schema: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAI ``response_format`` for ``schema`` (a fresh dict each time: callers may change it)."""
     return {
         "type": "json_schema",
-        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False},
+        "json_schema": {"name": schema.__name__, "schema": json.loads(_schema_json(schema)), "strict": False},
     }
 
 
@@ -36,10 +44,11 @@ def supports_schema(choice: ModelChoice) -> bool:
         return False
 
 
+@lru_cache(maxsize=256)
 def schema_instructions(schema: type[BaseModel]) -> str:
     return (
         f"Reply with one JSON object that is a valid {schema.__name__} and nothing else: no prose, "
-        f"no code fences. Its JSON schema:\n{json.dumps(schema.model_json_schema(), indent=1)}"
+        f"no code fences. Its JSON schema:\n{json.dumps(json.loads(_schema_json(schema)), indent=1)}"
     )
 
 

@@ -82,6 +82,8 @@ _TYPOGRAPHIC = set("“”‘’–—…•·×÷°€£¥±≤≥≈→←½¼
 _MOJIBAKE = re.compile("Ã[\x80-\xbf]|â€|Â[\xa0-\xbf]")
 _LATIN_WORD = re.compile(r"\b[a-zA-Z]{4,}\b")
 _VOWEL = re.compile(r"[aeiouyAEIOUY]")
+_ASCII_SPACE = re.compile(r"[ \t\n\r\x0b\x0c\x1c-\x1f]")  # what str.isspace() calls space, in ASCII
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")  # ASCII that is neither space nor printable
 
 
 def clean_share(text: str) -> tuple[float, str]:
@@ -100,11 +102,16 @@ def clean_share(text: str) -> tuple[float, str]:
     prose = _URL.sub(" ", strip_code(text))
     if _LONG_WORD.search(prose):
         return 0.3, "an over-long word"
-    chars = [c for c in prose if not c.isspace()]
-    if len(chars) < 20:
+    if prose.isascii():  # every printable ASCII character is clean: count only the control characters
+        total = len(prose) - len(_ASCII_SPACE.findall(prose))
+        clean = total - len(_ASCII_CONTROL.findall(prose))
+    else:
+        chars = [c for c in prose if not c.isspace()]
+        total = len(chars)
+        clean = sum(1 for c in chars if c.isalnum() or (c.isascii() and c.isprintable()) or c in _TYPOGRAPHIC)
+    if total < 20:
         return 1.0, ""
-    clean = sum(1 for c in chars if c.isalnum() or (c.isascii() and c.isprintable()) or c in _TYPOGRAPHIC)
-    share = clean / len(chars)
+    share = clean / total
     if share < MIN_CLEAN_SHARE:
         return share, f"only {share:.0%} of the characters are letters, digits or punctuation"
     words = _LATIN_WORD.findall(prose)

@@ -15,9 +15,11 @@ _NON_WORD = re.compile(r"[^\w\s]")
 
 def normalize(text: str) -> str:
     """Lower case, accents folded, punctuation dropped, whitespace collapsed: for exact-match checks."""
-    text = unicodedata.normalize("NFKD", text or "")
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    return _WS.sub(" ", _NON_WORD.sub(" ", text)).strip()
+    text = text or ""
+    if not text.isascii():  # ASCII has nothing to fold (and is most text: skip the per-character pass)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    return _WS.sub(" ", _NON_WORD.sub(" ", text.lower())).strip()
 
 
 _FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
