@@ -129,6 +129,22 @@ async def test_reask_after_malformed_json(srv, gw):
     assert "not a valid Verdict" in retry[-1]["content"] and "not valid JSON" in retry[-1]["content"]
 
 
+async def test_priority_reaches_the_limiter_and_a_reask_goes_ahead(srv, gw, monkeypatch):
+    seen: list[int] = []
+    run = gw.limiter.run
+
+    async def spy(call, label="model call", retries=None, priority=0):
+        seen.append(priority)
+        return await run(call, label=label, retries=retries, priority=priority)
+
+    monkeypatch.setattr(gw.limiter, "run", spy)
+    srv.on_schema("Verdict", GOOD)
+    srv.inject("malformed_json")
+    assert await gw.structured("judge", ask(), Verdict, stage="judge", priority=4) == GOOD
+    await gw.complete("generator", ask("plain"), stage="s", use_cache=False)
+    assert seen == [4, 5, 0]
+
+
 async def test_reask_after_validation_error(srv, gw):
     answers = iter(['{"label": "pass", "score": 9}', GOOD])
     srv.on_schema("Verdict", lambda req: next(answers))

@@ -111,3 +111,78 @@ async def test_pacer_learns_from_real_calls():
     assert lim.pacer.latency == pytest.approx(0.02, abs=0.02)
     assert 0.0005 < lim.pacer.cpu_per_call < 0.02
     assert 0 < lim.pacer.gap(lim.capacity) <= lim.pacer.latency / (2 * lim.capacity)
+
+
+# ---------------------------------------------------------------- slots: priority and hand-over
+
+
+async def test_waiting_calls_go_by_priority_then_arrival():
+    lim = AdaptiveLimiter(max_concurrency=1)
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def first() -> None:
+        await gate.wait()
+
+    def call(name: str):
+        async def run() -> None:
+            order.append(name)
+        return run
+
+    holder = asyncio.create_task(lim.run(first))
+    await asyncio.sleep(0)
+    waiters = [asyncio.create_task(lim.run(call(name), priority=prio))
+               for name, prio in [("gen-1", 0), ("judge-1", 4), ("gen-2", 0), ("critique", 2), ("judge-2", 4)]]
+    await asyncio.sleep(0.01)
+    assert lim.waiting == 5 and order == []
+    gate.set()
+    await asyncio.gather(holder, *waiters)
+    assert order == ["judge-1", "judge-2", "critique", "gen-1", "gen-2"]
+    assert lim.in_flight == 0 and lim.waiting == 0
+
+
+async def test_a_cancelled_waiter_neither_holds_nor_loses_a_slot():
+    lim = AdaptiveLimiter(max_concurrency=1)
+    gate = asyncio.Event()
+
+    async def hold() -> None:
+        await gate.wait()
+
+    async def quick() -> str:
+        return "ok"
+
+    holder = asyncio.create_task(lim.run(hold))
+    await asyncio.sleep(0)
+    doomed = asyncio.create_task(lim.run(quick, priority=9))
+    later = asyncio.create_task(lim.run(quick))
+    await asyncio.sleep(0.01)
+    doomed.cancel()
+    await asyncio.sleep(0)
+    assert lim.waiting == 1
+    gate.set()
+    assert await asyncio.wait_for(later, 1) == "ok"
+    await holder
+    assert doomed.cancelled() and lim.in_flight == 0 and lim.waiting == 0
+
+
+async def test_new_calls_do_not_overtake_waiting_ones():
+    lim = AdaptiveLimiter(max_concurrency=2)
+    lim.limit = 1.0  # after a 429: one slot
+    order: list[int] = []
+    gate = asyncio.Event()
+
+    async def hold() -> None:
+        await gate.wait()
+
+    def call(i: int):
+        async def run() -> None:
+            order.append(i)
+        return run
+
+    holder = asyncio.create_task(lim.run(hold))
+    await asyncio.sleep(0)
+    tasks = [asyncio.create_task(lim.run(call(i))) for i in range(3)]
+    await asyncio.sleep(0.01)
+    gate.set()
+    await asyncio.gather(holder, *tasks)
+    assert order == [0, 1, 2]

@@ -47,6 +47,11 @@ MAX_ROUNDS = 2  # the ask and one re-ask for the missing count (or after a faile
 SHOTS = 3  # few-shot demonstrations shown (the last ones of ``shots``)
 TEMPERATURE = 0.9
 CHECK_TEMPERATURE = 0.2
+# When requests wait for the gateway's slots, work that finishes examples already under way goes first
+# (the self-critique or verification of a batch, then the filters' judge calls), so examples reach the
+# filters and the checkpointed parts sooner and the run's tail is short.
+PRIORITY_GENERATE = 0
+PRIORITY_CHECK = 2
 Draft = tuple[str, str]  # (input, good response)
 
 
@@ -161,6 +166,7 @@ class Generator:
                     self.strategy.role, self.messages(cell, need, phase, index + len(got), attempt,
                                                       [i for i, _ in got]),
                     GeneratedBatch, stage=STAGE, temperature=TEMPERATURE, use_cache=self.use_cache,
+                    priority=PRIORITY_GENERATE + (attempt > 0),  # a second round finishes a batch under way
                 )
             except FATAL:
                 raise
@@ -199,7 +205,8 @@ class Generator:
         self.stats["requests"] += 1
         try:
             return await self.gw.structured(self.strategy.role, self._check_messages(name, cell, drafts), schema,
-                                            stage=STAGE, temperature=CHECK_TEMPERATURE, use_cache=self.use_cache)
+                                            stage=STAGE, temperature=CHECK_TEMPERATURE, use_cache=self.use_cache,
+                                            priority=PRIORITY_CHECK)
         except FATAL:
             raise
         except TunesmithError as exc:  # an unchecked batch is kept: the filters still judge it

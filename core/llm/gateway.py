@@ -146,10 +146,12 @@ class Gateway:
         max_tokens: int | None = None,
         use_cache: bool = True,
         seed: int | None = None,
+        priority: int = 0,
     ) -> Completion:
-        """One chat completion for ``role``; identical requests are answered from the cache."""
+        """One chat completion for ``role``; identical requests are answered from the cache. Calls that
+        wait for a slot go by ``priority`` (higher first: work that finishes what is already under way)."""
         request = self._request(role, messages, temperature, max_tokens, seed, None)
-        completion, key = await self._send(request, role, stage, use_cache)
+        completion, key = await self._send(request, role, stage, use_cache, priority=priority)
         if key and self.cache is not None and not completion.cached and completion.finish_reason != "length":
             self._cache_put(key, completion)
         return completion
@@ -165,17 +167,19 @@ class Gateway:
         max_tokens: int | None = None,
         attempts: int = 3,
         use_cache: bool = True,
+        priority: int = 0,
     ) -> M:
-        """A validated ``schema`` instance; invalid or cut-off replies are re-asked with the error."""
+        """A validated ``schema`` instance; invalid or cut-off replies are re-asked with the error
+        (a re-ask waits for a slot ahead of new work). ``priority`` as in :meth:`complete`."""
         choice = self.model_for(role)
         load_litellm()
         native = so.supports_schema(choice)
         fmt = so.response_format(schema) if native else None
         convo = list(messages) if native else so.with_instructions(messages, schema)
         last_error = "no attempt was made"
-        for _ in range(max(1, attempts)):
+        for attempt in range(max(1, attempts)):
             request = self._request(role, convo, temperature, max_tokens, None, fmt)
-            completion, key = await self._send(request, role, stage, use_cache)
+            completion, key = await self._send(request, role, stage, use_cache, priority=priority + (attempt > 0))
             if completion.finish_reason == "length":
                 last_error = f"the reply was cut off at {max_tokens or 'the default'} tokens"
                 max_tokens = max(2 * (max_tokens or completion.completion_tokens or 512), 1024)
@@ -241,6 +245,7 @@ class Gateway:
         stage: str,
         use_cache: bool,
         limiter: AdaptiveLimiter | None = None,
+        priority: int = 0,
     ) -> tuple[Completion, str | None]:
         key = request_key(request) if use_cache and self.cache is not None else None
         if key is not None:
@@ -263,7 +268,7 @@ class Gateway:
 
         label = f"{role} call to {choice.model}"
         try:
-            response = await (limiter or self.limiter).run(call, label=label)
+            response = await (limiter or self.limiter).run(call, label=label, priority=priority)
         except CircuitOpen:
             raise
         except LLMError as exc:

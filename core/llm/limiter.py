@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import heapq
+import itertools
 import math
 import random
 import re
@@ -202,43 +204,66 @@ class AdaptiveLimiter:
         self.rate_limited = 0
         self._last_cut = 0.0
         self.pacer = Pacer()
-        self._cond: asyncio.Condition | None = None
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # heap: (-priority, arrival, future)
+        self._arrivals = itertools.count()
+        self._live = 0  # waiters not yet served nor cancelled
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _condition(self) -> asyncio.Condition:
+    def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
-        if self._cond is None or self._loop is not loop:  # a new event loop (e.g. another run_sync)
-            self._cond, self._loop, self.in_flight = asyncio.Condition(), loop, 0
+        if self._loop is not loop:  # a new event loop (e.g. another run_sync): nothing carries over
+            self._loop, self.in_flight, self._waiters, self._live = loop, 0, [], 0
             self.pacer.reset()
-        return self._cond
+        return loop
 
     @property
     def capacity(self) -> int:
         """Calls allowed in flight now (the integer part of the adaptive limit, at least 1)."""
         return max(1, math.floor(self.limit))
 
-    async def acquire(self) -> None:
-        cond = self._condition()
-        while True:
-            delay = self.resume_at - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-                continue
-            async with cond:
-                if self.in_flight < self.capacity:
-                    self.in_flight += 1
-                    return
-                try:
-                    await cond.wait()
-                except asyncio.CancelledError:
-                    cond.notify(1)  # pass on a wake-up this waiter may have taken
-                    raise
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a slot."""
+        return self._live
 
-    async def release(self) -> None:
-        cond = self._condition()
-        async with cond:
-            self.in_flight = max(0, self.in_flight - 1)
-            cond.notify(self.capacity - self.in_flight)  # wake only as many as can start
+    async def acquire(self, priority: int = 0) -> None:
+        """Take a slot. When none is free, wait: higher ``priority`` first, then first come first served."""
+        loop = self._bind()
+        if self.in_flight < self.capacity and not self.waiting:
+            self.in_flight += 1
+            return
+        fut: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._waiters, (-priority, next(self._arrivals), fut))
+        self._live += 1
+        try:
+            await fut  # the slot is handed over by _wake, already counted in in_flight
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():  # handed a slot, then cancelled: pass it on
+                self.release()
+            else:  # its heap entry is skipped when it comes up
+                self._live -= 1
+            raise
+
+    def release(self) -> None:
+        self._bind()
+        self.in_flight = max(0, self.in_flight - 1)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Hand free slots to the waiters that come first."""
+        while self._waiters and self.in_flight < self.capacity:
+            *_, fut = heapq.heappop(self._waiters)
+            if fut.done():  # cancelled while waiting
+                continue
+            self._live -= 1
+            self.in_flight += 1
+            fut.set_result(None)
+
+    async def _wait_retry_after(self) -> None:
+        delay = self.resume_at - time.monotonic()
+        while delay > 0:
+            await asyncio.sleep(delay)
+            delay = self.resume_at - time.monotonic()
 
     def on_success(self) -> None:
         self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
@@ -258,23 +283,27 @@ class AdaptiveLimiter:
         delay = min(self.max_delay, self.base_delay * (2**attempt))
         return random.uniform(delay / 2, delay)
 
-    async def run(self, call: Callable[[], Awaitable[T]], label: str = "model call", retries: int | None = None) -> T:
-        """Await ``call()`` under the limit, retrying transient failures; raise LLMError when it fails."""
+    async def run(self, call: Callable[[], Awaitable[T]], label: str = "model call", retries: int | None = None,
+                  priority: int = 0) -> T:
+        """Await ``call()`` under the limit, retrying transient failures; raise LLMError when it fails.
+        Calls waiting for a slot go by ``priority`` (higher first), then in arrival order."""
         max_retries = self.max_retries if retries is None else retries
         attempt = 0
         while True:
             self.breaker.check()
-            await self.acquire()
+            await self._wait_retry_after()
+            await self.acquire(priority)
             started = time.monotonic()
             try:
+                await self._wait_retry_after()  # a 429 may have come while this call waited for its slot
                 await self.pacer.wait_turn(self.capacity)
                 started = time.monotonic()
                 result = await call()
             except (asyncio.CancelledError, KeyboardInterrupt):
-                await self.release()
+                self.release()
                 raise
             except Exception as exc:  # classified below; anything unknown is not retried
-                await self.release()
+                self.release()
                 failure = classify(exc)
                 if failure.status == 429:
                     self.on_rate_limit(started, failure.retry_after)
@@ -287,8 +316,8 @@ class AdaptiveLimiter:
                 self.breaker.record_failure(failure.message)
                 tries = f" after {attempt + 1} attempts" if attempt else ""
                 raise LLMError(f"{label} failed{tries}: {failure.message}", status=failure.status) from None
-            await self.release()
             self.pacer.record(time.monotonic() - started)
             self.on_success()
+            self.release()  # after on_success: a limit that grew lets one more waiter start
             self.breaker.record_success()
             return result

@@ -15,6 +15,8 @@ the examples that reached it. Diversity must be last: it commits what it keeps t
 
 from __future__ import annotations
 
+import asyncio
+
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
@@ -286,6 +288,7 @@ async def run_filters(
             break
         batch = [examples[i] for i in alive]
         got = await f.check_batch(batch, ctx)
+        await asyncio.sleep(0)  # between filters, let the replies that arrived meanwhile go on
         if len(got) != len(batch):
             raise RuntimeError(f"filter {f.name} returned {len(got)} results for {len(batch)} examples")
         counts[f.name][0] += len(batch)

@@ -19,6 +19,7 @@ from core.llm.errors import BudgetExceeded, CircuitOpen, LLMError
 ROLE = "judge"
 STAGE = "generate"
 BATCH_SIZE = 10
+PRIORITY = 4  # ahead of generation and its self-critique (see core.generate.generator.PRIORITY_CHECK)
 MAX_TEXT = 2400  # characters of one text shown to the judge
 
 B = TypeVar("B", bound=BaseModel)
@@ -59,7 +60,7 @@ async def ask_batches(
         text = "\n\n".join(render(i + 1, item) for i, item in enumerate(chunk))
         messages = prompts.render(template, examples=text, count=len(chunk), **values)
         try:
-            reply = await gateway.structured(ROLE, messages, schema, stage=STAGE, temperature=0.0)
+            reply = await gateway.structured(ROLE, messages, schema, stage=STAGE, temperature=0.0, priority=PRIORITY)
         except (BudgetExceeded, CircuitOpen):
             raise
         except LLMError as exc:
