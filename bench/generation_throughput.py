@@ -216,7 +216,7 @@ def run(args: argparse.Namespace, base_url: str) -> None:
     t_bare = asyncio.run(bare(base_url, bodies, args.concurrency))
     print(f"bare       {len(bodies) / t_bare:7.1f} req/s  {checked / t_bare:7.1f} examples/s (the same "
           f"{len(bodies)} requests in {t_bare:.1f}s)")
-    print(f"ratio      requests {t_bare / dt:.2f} (goal >= 0.95)   kept examples {kept / dt / (checked / t_bare):.2f} "
+    print(f"ratio      requests {t_bare / dt:.3f} (goal >= 0.95)   kept examples {kept / dt / (checked / t_bare):.3f} "
           f"(goal >= 0.8)")
 
 
