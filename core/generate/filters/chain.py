@@ -16,7 +16,6 @@ the examples that reached it. Diversity must be last: it commits what it keeps t
 from __future__ import annotations
 
 import asyncio
-
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
