@@ -99,9 +99,6 @@ class ScaleRun:
         """Examples generated or being generated that the filters have not judged yet."""
         return len(self.buffer) + sum(self.flushing.values()) + sum(self.inflight.values())
 
-    def expected(self) -> float:
-        return self.state.kept + self.rate() * self.pending()
-
     def needed(self) -> int:
         """Examples still to generate (before filtering) to reach the target, given the work in flight.
 

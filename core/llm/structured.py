@@ -48,7 +48,7 @@ def supports_schema(choice: ModelChoice) -> bool:
 def schema_instructions(schema: type[BaseModel]) -> str:
     return (
         f"Reply with one JSON object that is a valid {schema.__name__} and nothing else: no prose, "
-        f"no code fences. Its JSON schema:\n{json.dumps(json.loads(_schema_json(schema)), indent=1)}"
+        f"no code fences. Its JSON schema:\n{json.dumps(schema.model_json_schema(), indent=1)}"
     )
 
 
