@@ -90,16 +90,20 @@ class Project:
         folder = projects_root(root) / slug
         if folder.exists():
             raise BadInput(f"a project named {slug!r} already exists at {folder}")
+        from core import task_type as tt
+
+        decision = (tt.TaskTypeDecision(task_type, "chosen when the project was created", "user")
+                    if task_type else tt.heuristic(task))
         meta = ProjectFile(
             name=name,
             slug=slug,
             task=task.strip(),
-            task_type=task_type or chosen.task_type,
             training_method=method or chosen.training_method,
             sft_format=chosen.sft_format,  # type: ignore[arg-type]
             preset=chosen.name,
             config=chosen.config(),
         )
+        tt.apply(meta, decision)
         folder.mkdir(parents=True)
         for sub in ("knowledge", "data", "runs", "evals", "exports", ".cache"):
             (folder / sub).mkdir()
@@ -204,6 +208,9 @@ class Project:
             "folder": str(self.folder),
             "task": m.task,
             "task_type": m.task_type,
+            "task_type_reason": m.task_type_reason,
+            "task_type_source": m.task_type_source,
+            "labels": list(m.labels),
             "training_method": m.training_method,
             "preset": m.preset,
             "current_stage": m.current_stage(),

@@ -174,3 +174,103 @@ def test_map_to_task_with_a_garbage_model_stays_offline(fake_llm) -> None:
     use = fw.map_to_task(make_gateway(project), "DBT", _interview("Yes"))
     assert use.name == "DBT" and use.components and use.mapping == []
     assert FrameworkMapping.__name__ == "FrameworkMapping"
+
+
+# ---------------------------------------------------------------- real matches first, weak ones after "no framework"
+
+SQL_TASK = "Explain SQL queries in plain English to business analysts, and refuse requests outside analytics"
+
+# (task, what the framework question's first suggestion names: a framework, or None for NO_FRAMEWORK)
+FIRST_SUGGESTION = [
+    (SQL_TASK, None),  # issue 11: "plain English" and "business" alone are no framework
+    ("Route incoming support tickets to the right team: billing, shipping or technical", None),
+    ("Scale recipes to a different number of servings and convert between metric and imperial units", None),
+    ("Summarise the key clauses of commercial lease contracts in plain English for small-business owners", None),
+    ("Extract invoice numbers, dates and totals from scanned invoices into JSON", None),
+    ("Tutor children aged 8 to 11 in maths with hints rather than answers", None),
+    ("Rewrite marketing copy so it is shorter and punchier for social media", None),
+    ("Translate product descriptions from English into German", None),
+    ("Summarise customer support conversations for the weekly report", None),
+    ("Classify product reviews by sentiment", None),
+    ("Explain stress-test results to bank risk analysts", None),
+    ("Write unit tests for Python functions", None),
+    ("Teach CBT skills for everyday stress", "CBT"),
+    ("Teach CBT/DBT skills for everyday stress", "CBT"),
+    ("A self-help coach for anxiety and worry", "CBT"),
+    ("Review Python pull requests for style problems", "PEP 8"),
+    ("Review Python code, suggest improvements", "PEP 8"),
+    ("Review TypeScript pull requests for maintainability", "Clean Code"),
+    ("Coach writers on their drafts", "Classic writing principles"),
+    ("Give feedback on essay drafts", "Classic writing principles"),
+    ("Customer support agent that troubleshoots common issues and escalates complex ones", 
+     "Customer support escalation model"),
+    ("Help consultants structure a market-entry analysis", "MECE"),
+    ("Help job seekers answer behavioural interview questions", "STAR"),
+    ("Answer tenants' legal questions about their rights under a lease", "IRAC"),
+    ("Help nurses structure patient handovers", "SBAR"),
+    ("Help people quit smoking using motivational interviewing", "Motivational Interviewing"),
+]
+
+
+@pytest.mark.parametrize("task,first", FIRST_SUGGESTION)
+def test_framework_question_first_suggestion(task: str, first: str | None) -> None:
+    s = fw.framework_suggestions(task)
+    assert 2 <= len(s) <= 4 and NO_FRAMEWORK in s, s
+    if first is None:
+        assert s[0] == NO_FRAMEWORK, s  # an empty answer (= first suggestion) builds a custom taxonomy
+    else:
+        assert s[0].startswith(f"Yes: {first}") and fw.mentioned(s[0])[0].name == first, s
+    for text in s:  # every "Yes" names exactly one framework
+        if text.startswith("Yes"):
+            assert len(fw.mentioned(text)) == 1, text
+
+
+def test_weak_matches_are_offered_after_no_framework() -> None:
+    s = fw.framework_suggestions(SQL_TASK)
+    assert s[0] == NO_FRAMEWORK
+    later = [f.name for text in s[1:] for f in fw.mentioned(text)]
+    assert later == ["MECE"]  # "business" + "analysts": still offered, just not first
+    assert [f.name for f in fw.suggest(SQL_TASK)] == ["MECE", "Classic writing principles"]
+    assert fw.suggest(SQL_TASK, strong_only=True) == []
+    assert fw.framework_suggestions("Coach writers on their drafts")[:2] == [
+        "Yes: Classic writing principles (clear, concise, concrete prose in the active voice)", NO_FRAMEWORK]
+
+
+def test_configured_sources_still_come_first() -> None:
+    s = fw.framework_suggestions(SQL_TASK, ["CBT", "DBT", "ACT"])
+    assert s[0] == "Yes: CBT, DBT and ACT" and s.index(NO_FRAMEWORK) >= 1
+
+
+@pytest.mark.parametrize("text", [
+    "Explain it in plain English", "plain language, please", "it is plain customer support", "support",
+    "writing", "business", "we row with oars", "we keep the code clean and readable",
+])
+def test_mentioned_ignores_generic_words(text: str) -> None:
+    assert fw.mentioned(text) == [], text
+
+
+def test_mentioned_still_finds_real_names() -> None:
+    assert [f.name for f in fw.mentioned("We follow OARS and MI")] == ["Motivational Interviewing"]
+    assert [f.name for f in fw.mentioned("our writing principles")] == ["Classic writing principles"]
+    assert [f.name for f in fw.mentioned("a tiered support model (L1/L2/L3)")] == [
+        "Customer support escalation model"]
+    assert [f.name for f in fw.mentioned("pep8 and SOLID")] == ["PEP 8", "Clean Code"]
+    assert fw.find("customer support").name == "Customer support escalation model"  # still a lookup name
+    assert fw.find("plain English").name == "Classic writing principles"
+    assert fw.is_negative("No framework; it is plain customer support in plain English")
+
+
+def test_a_yes_answer_with_its_label_loads_only_that_framework() -> None:
+    project = _project("Any", SQL_TASK, preset="minimal")
+    for f in fw.library():
+        answer = f"Yes: {f.name} ({f.label})"
+        assert [x.name for x in fw.selected_frameworks(project, _interview(answer))] == [f.name], answer
+    for answer in (NO_FRAMEWORK, "No", "None really; we explain in plain English"):
+        assert fw.selected_frameworks(project, _interview(answer)) == [], answer
+
+
+def test_enabled_mode_without_sources_loads_only_real_matches() -> None:
+    project = _project("Sql", SQL_TASK)
+    project.meta.config.extract.framework_mode = "enabled"
+    project.save()
+    assert fw.selected_frameworks(project, _interview(None)) == []

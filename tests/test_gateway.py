@@ -101,16 +101,21 @@ async def test_structured_output_uses_json_schema(srv, gw):
     assert out == GOOD
     fmt = srv.requests[-1]["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "Verdict"
-    assert fmt["json_schema"]["schema"]["required"] == ["label", "score"]
+    # every property is required, the defaulted one too (a grammar built from it allows no "{}")
+    assert fmt["json_schema"]["schema"]["required"] == ["label", "score", "reasons"]
+    assert fmt["json_schema"]["schema"]["additionalProperties"] is False
 
 
 def test_response_format_is_built_once_and_handed_out_fresh():
-    from core.llm.structured import response_format
+    from core.llm.structured import _schema_json, grammar_schema, response_format
 
+    _schema_json.cache_clear()
     first = response_format(Verdict)
-    assert first["json_schema"]["schema"] == Verdict.model_json_schema()
+    expected = {**Verdict.model_json_schema(), "required": ["label", "score", "reasons"], "additionalProperties": False}
+    assert first["json_schema"]["schema"] == expected
     first["json_schema"]["schema"]["properties"].clear()  # a provider adapter that edits it in place
-    assert response_format(Verdict)["json_schema"]["schema"] == Verdict.model_json_schema()
+    assert response_format(Verdict)["json_schema"]["schema"] == expected == grammar_schema(Verdict)
+    assert _schema_json.cache_info().misses == 1  # built once
 
 
 async def test_structured_repairs_fenced_json_with_trailing_commas(srv, gw):
@@ -133,9 +138,9 @@ async def test_priority_reaches_the_limiter_and_a_reask_goes_ahead(srv, gw, monk
     seen: list[int] = []
     run = gw.limiter.run
 
-    async def spy(call, label="model call", retries=None, priority=0):
+    async def spy(call, label="model call", retries=None, priority=0, **kw):
         seen.append(priority)
-        return await run(call, label=label, retries=retries, priority=priority)
+        return await run(call, label=label, retries=retries, priority=priority, **kw)
 
     monkeypatch.setattr(gw.limiter, "run", spy)
     srv.on_schema("Verdict", GOOD)

@@ -292,7 +292,7 @@ def test_short_replies_are_reasked_then_give_fewer(projects_root: Path, fake_llm
 def test_malformed_and_truncated_replies_give_fewer_without_crash(projects_root: Path, fake_llm) -> None:
     p = make_project(projects_root)
     install(fake_llm)
-    strat = choose_strategy("classification", "auto", "sft", False, [])
+    strat = choose_strategy("classification", "auto", "sft")
     first, second = Cell("common", "billing", "easy", 4, "x"), Cell("common", "planning", "easy", 4, "y")
     fake_llm.inject("malformed_json", times=6)  # the first cell's request fails twice (three attempts each)
     examples = run_generate(p, [first, second], strategy=strat)

@@ -233,6 +233,17 @@ def test_pilot_retries_with_adjusted_prompts_when_the_pass_rate_is_low(fake_llm,
     assert second.pass_rate >= 0.7 and report.pass_rate == second.pass_rate
     assert hint in project.read(ps.PILOT_FEEDBACK, ps.PilotFeedback).filter_instructions
     assert any(hint in text for text in gen_requests(fake_llm))
+    # the instruction answers the length setting: once that changes, it expires (the defect: a "several
+    # sentences" hint outlived the setting that caused it and reached the scale-up's prompts)
+    with project.writing():
+        project.reload()
+        project.meta.config.generate.quality_thresholds.min_length = 3
+        project.save()
+    fake_llm.reset()
+    install(fake_llm)
+    report = pl.run_pilot(project, gateway(project))
+    assert hint not in project.read(ps.PILOT_FEEDBACK, ps.PilotFeedback).filter_instructions
+    assert any("no longer applies" in n for n in report.notes)
 
 
 def test_pilot_retries_are_bounded(fake_llm, project: Project) -> None:

@@ -29,6 +29,8 @@ from tests.test_generate_pipeline import (  # noqa: F401  (fast_embeddings: a fi
     ready_project,
 )
 
+from core.generate.quota_book import select
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,10 +55,13 @@ def assert_exact(p: Project, target: int) -> None:
     parts = sc.load_parts(p)
     ids = [ex.id for ex in parts]
     assert len(ids) == len(set(ids)) and len(parts) >= target
-    assert {str(ex.record) for ex in parts[:target]} == set(texts)  # the first `target` kept, in part order
+    state = sc.load_state(p)
+    assert state is not None
+    # per quota cell, the first kept up to its quota, in part order: exactly the plan
+    assert {str(ex.record) for ex in select(state.quotas, parts)} == set(texts)
+    assert sum(state.quotas.values()) == target
     p.reload()
     assert p.meta.is_done("generate", "scale") and p.meta.is_done("generate", "validated")
-    state = sc.load_state(p)
     assert state is not None and state.status == "complete" and state.kept == len(parts)
     assert len(state.seen_ids) == len(set(state.seen_ids))
 

@@ -11,7 +11,8 @@ from core.errors import StageNotReady
 from core.extract.quotas import largest_remainder, round_half_up
 from core.generate.plan import CELL_SIZE, Cell, plan_cells, split_cells
 from core.generate.strategy import STRATEGIES, StrategyPlan, choose_strategy, strategy_for
-from core.models.knowledge import Category, InputTaxonomy, ScopeBoundaries, Statement
+from core.models.knowledge import Category, FrameworkUse, InputTaxonomy, KnowledgeBase, ScopeBoundaries, Statement
+from core.response_template import decide
 from core.project import BOUNDARIES, TAXONOMY, Project
 from tests.test_generate_formats import make_project
 
@@ -29,7 +30,7 @@ CBT = {"name": "CBT", "template": ["Empathetic reflection", "Identify pattern", 
     ("reasoning", "cot", "generator", False, True, False),
 ])
 def test_auto_follows_the_spec_table(task_type, name, role, critique, verify, contrastive) -> None:
-    plan = choose_strategy(task_type, "auto", "sft", False, [])
+    plan = choose_strategy(task_type, "auto", "sft")
     assert (plan.name, plan.role, plan.self_critique, plan.verify, plan.contrastive) == (
         name, role, critique, verify, contrastive)
     assert plan.template_steps == ()
@@ -40,7 +41,7 @@ def test_auto_follows_the_spec_table(task_type, name, role, critique, verify, co
 @pytest.mark.parametrize("method", ["dpo", "kto"])
 @pytest.mark.parametrize("task_type", ["classification", "instruction_following", "reasoning"])
 def test_preference_methods_make_auto_contrastive(task_type: str, method: str) -> None:
-    plan = choose_strategy(task_type, "auto", method, False, [])
+    plan = choose_strategy(task_type, "auto", method)
     assert plan.name == "contrastive" and plan.contrastive and plan.role == "generator"
     assert method.upper() in plan.reason
     # the task type's checks stay
@@ -50,47 +51,55 @@ def test_preference_methods_make_auto_contrastive(task_type: str, method: str) -
 
 @pytest.mark.parametrize("method", ["sft", "grpo"])
 def test_non_preference_methods_are_not_contrastive(method: str) -> None:
-    assert not choose_strategy("instruction_following", "auto", method, False, []).contrastive
+    assert not choose_strategy("instruction_following", "auto", method).contrastive
 
 
 def test_overrides() -> None:
-    few = choose_strategy("reasoning", "few_shot", "sft", False, [])
+    few = choose_strategy("reasoning", "few_shot", "sft")
     assert (few.name, few.role, few.verify) == ("few_shot", "generator", True)
     assert "generation_strategy" in few.reason
-    assert choose_strategy("classification", "few_shot", "sft", False, []).role == "generator_fast"
-    cot = choose_strategy("classification", "cot", "sft", False, [])
+    assert choose_strategy("classification", "few_shot", "sft").role == "generator_fast"
+    cot = choose_strategy("classification", "cot", "sft")
     assert (cot.name, cot.role, cot.verify) == ("cot", "generator", True)
-    con = choose_strategy("instruction_following", "contrastive", "sft", False, [])
+    con = choose_strategy("instruction_following", "contrastive", "sft")
     assert (con.name, con.contrastive, con.self_critique) == ("contrastive", True, True)
     # a contrastive method keeps the overridden prompt style, with rejected responses
-    cot_dpo = choose_strategy("reasoning", "cot", "dpo", False, [])
+    cot_dpo = choose_strategy("reasoning", "cot", "dpo")
     assert (cot_dpo.name, cot_dpo.contrastive) == ("cot", True)
 
 
-def test_template_mode() -> None:
-    auto_on = choose_strategy("instruction_following", "auto", "sft", True, [CBT])
+def _kb(mode: str, *frameworks: dict) -> KnowledgeBase:
+    return KnowledgeBase(task_definition="t", framework_mode=mode,
+                         frameworks=[FrameworkUse(name=f["name"], template=f["template"]) for f in frameworks])
+
+
+def test_template_mode_is_one_decision() -> None:
+    on = decide(_kb("enabled", CBT), "auto", False)
+    auto_on = choose_strategy("instruction_following", "auto", "sft", on)
     assert auto_on.name == "seed_diversification" and auto_on.template_steps == tuple(CBT["template"])
     assert "CBT template" in auto_on.reason
-    assert choose_strategy("instruction_following", "auto", "sft", "enabled", [CBT]).template_steps
-    assert choose_strategy("instruction_following", "auto", "sft", False, [CBT]).template_steps == ()
-    assert choose_strategy("instruction_following", "auto", "sft", "disabled", [CBT]).template_steps == ()
-    forced = choose_strategy("transformation", "template", "sft", False, [{"name": "X", "template": []}, CBT])
+    assert decide(_kb("disabled", CBT), "auto", True) is not None  # config framework_mode
+    assert decide(_kb("disabled", CBT), "auto", False) is None
+    assert decide(_kb("disabled", {"name": "X", "template": []}, CBT), "template", False).steps == tuple(CBT["template"])
+    forced = choose_strategy("transformation", "template", "sft", decide(_kb("disabled", CBT), "template", False))
     assert forced.name == "template" and forced.template_steps == tuple(CBT["template"]) and forced.verify
-    missing = choose_strategy("instruction_following", "template", "sft", True, [])
+    missing = choose_strategy("instruction_following", "template", "sft", decide(_kb("enabled"), "template", True))
     assert missing.name == "seed_diversification" and missing.template_steps == ()
     assert "no framework template" in missing.reason
-    assert choose_strategy("classification", "few_shot", "sft", True, [CBT]).template_steps == ()
+    # an explicit few-shot strategy in framework mode still follows the template: the filters check it
+    few = choose_strategy("classification", "few_shot", "sft", decide(_kb("enabled", CBT), "few_shot", False))
+    assert few.template_steps == tuple(CBT["template"])
 
 
 def test_unknown_values_are_errors() -> None:
     with pytest.raises(ValueError, match="task_type"):
-        choose_strategy("poetry", "auto", "sft", False, [])
+        choose_strategy("poetry", "auto", "sft")
     with pytest.raises(ValueError, match="generation_strategy"):
-        choose_strategy("reasoning", "magic", "sft", False, [])
+        choose_strategy("reasoning", "magic", "sft")
 
 
 def test_plan_is_frozen_and_strategy_for_reads_the_project(projects_root: Path) -> None:
-    plan = choose_strategy("reasoning", "auto", "sft", False, [])
+    plan = choose_strategy("reasoning", "auto", "sft")
     assert isinstance(plan, StrategyPlan)
     with pytest.raises(AttributeError):
         plan.name = "x"  # type: ignore[misc]

@@ -211,6 +211,43 @@ def test_submit_pushes_the_dataset_then_runs_the_uv_job(fake_hub: FakeHFJobsServ
     no_token_anywhere(folder.parent.parent)
 
 
+def test_a_grpo_job_ships_the_runner_with_the_scoring_rules_and_the_judge_key(
+        fake_hub: FakeHFJobsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GRPO's rewards are tunesmith's scoring rules: the script shipped is runs/<id>/runner.py with them
+    embedded (core.train.bundle), and the judge reward's key goes as a job secret, never into a file."""
+    from core.train import bundle
+
+    fake_hub.program = [Wait("never")]
+    folder, run = make_run(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(method="grpo", rewards=["format", "refusal", "correctness"],
+                  reward_settings={"task_type": "instruction_following",
+                                   "judge": {"model": "m", "api_base": "https://judge.example/v1",
+                                             "key_env": "JUDGE_TEST_KEY", "messages": []}})
+    (folder / "config.json").write_text(json.dumps(config))
+    run = run.model_copy(update={"method": "grpo"})
+    key = "sk-judgeKEY0123456789abcdefghij"
+    monkeypatch.setenv("JUDGE_TEST_KEY", key)
+    backend = make_backend(fake_hub)
+    shipped: list[str] = []
+    real = backend.api.run_uv_job
+    monkeypatch.setattr(backend.api, "run_uv_job", lambda script, **kw: shipped.append(script) or real(script, **kw))
+    backend.submit(folder, run)
+
+    assert shipped == [str(folder / "runner.py")]
+    text = (folder / "runner.py").read_text()
+    assert text == bundle.build_script() and "'core.refusal': " in text and "'core.train.rewards': " in text
+    assert {p.rsplit("/", 1)[-1] for p in fake_hub.buckets["alice/jobs-artifacts"].files} == {"runner.py",
+                                                                                            "job_config.json"}
+    spec = fake_hub.requests_to("POST", "/api/jobs/alice")[0].json
+    assert spec["secrets"] == {"HF_TOKEN": TOKEN, "JUDGE_TEST_KEY": key}
+    assert spec["command"][-3:] == ["/data/runner.py", "--config", "/data/job_config.json"]
+    for path in folder.parent.parent.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+    no_token_anywhere(folder.parent.parent)
+
+
 def test_submit_with_explicit_namespace_and_hub_dataset(fake_hub: FakeHFJobsServer, tmp_path: Path) -> None:
     fake_hub.program = [Wait("never")]
     folder, run = make_run(tmp_path, namespace="acme", dataset={"hub_id": "acme/curated", "revision": "v1"})

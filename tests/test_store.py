@@ -64,7 +64,7 @@ def _corrupt(p: Project, old: str, new: str) -> tuple[Path, bytes]:
         ("out_of_scope_ratio = 0.1", "out_of_scope_ratio = 0.5", "config.extract.out_of_scope_ratio", "0.2"),
         ("pilot_size = 100", 'pilot_size = "lots"', "config.generate.pilot_size", ""),
         ('task_type = "instruction_following"', "task_type = 3", "task_type", ""),
-        ("min_length = 10", "min_lenght = 10", "config.generate.quality_thresholds.min_lenght", "Extra"),
+        ("min_length = \"auto\"", "min_lenght = \"auto\"", "config.generate.quality_thresholds.min_lenght", "Extra"),
     ],
 )
 def test_bad_field_names_file_and_field(projects_root: Path, old: str, new: str, field: str, words: str) -> None:

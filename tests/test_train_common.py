@@ -139,11 +139,19 @@ def test_reference_overlap_reward() -> None:
     assert same == 1.0 and 0.0 < partial < 1.0 and none == 0.0 and missing is None
 
 
-def test_rewards_are_the_runners() -> None:
+def test_the_runner_builds_its_rewards_from_core_train_rewards(monkeypatch: pytest.MonkeyPatch) -> None:
     from core.train import rewards, runner
 
-    assert rewards.REWARD_FUNCTIONS is runner.REWARD_FUNCTIONS
-    assert set(rewards.DEFAULT_REWARDS) <= set(rewards.REWARD_FUNCTIONS)
+    names, funcs = runner.load_rewards({"method": "grpo"})
+    assert names == list(rewards.DEFAULT_REWARDS) == ["format", "refusal", "correctness"]
+    assert [type(f) for f in funcs[1:]] == [rewards.RefusalReward, rewards.CorrectnessReward]
+    names, funcs = runner.load_rewards({"method": "grpo", "rewards": ["reference_overlap"]})
+    assert funcs == [rewards.reference_overlap_reward]
+    with pytest.raises(ValueError, match="unknown reward functions"):
+        runner.load_rewards({"method": "grpo", "rewards": ["vibes"]})
+    monkeypatch.setitem(sys.modules, runner.REWARDS_MODULE, None)  # tunesmith not importable, nothing bundled
+    with pytest.raises(RuntimeError, match="tunesmith's scoring rules"):
+        runner.load_rewards({"method": "grpo"})
 
 
 # ---------------------------------------------------------------- metric lines and files
@@ -179,10 +187,12 @@ def test_metrics_parquet_reads_back_through_the_store(tmp_path: Path) -> None:
 
 
 def test_runner_imports_nothing_from_tunesmith() -> None:
-    """The runner runs alone on HF Jobs: its source names no tunesmith module, and it imports in a fresh
-    interpreter from its file path with the repository off sys.path."""
+    """The runner runs alone on HF Jobs: it imports in a fresh interpreter from its file path with the
+    repository off sys.path and loads no tunesmith module. Its one tunesmith import is GRPO's rewards
+    (REWARDS_MODULE, imported when a GRPO run starts; bundled into the script for HF Jobs)."""
     src = (ROOT / "core" / "train" / "runner.py").read_text()
     assert "from core" not in src and "import core" not in src
+    assert src.count("importlib.import_module(") == 1 and 'REWARDS_MODULE = "core.train.rewards"' in src
     assert src.startswith("# /// script\n") and "# dependencies = [" in src and "trackio" not in src.split("# ///")[1]
     code = ("import importlib.util, sys; sys.path = [p for p in sys.path if p not in ('', '.')]; "
             f"spec = importlib.util.spec_from_file_location('r', {str(ROOT / 'core/train/runner.py')!r}); "

@@ -67,6 +67,9 @@ def test_train_each_method_end_to_end(projects_root: Path, tiny: Path, method: s
     assert all(m.learning_rate is not None and m.time is not None for m in metrics if m.loss is not None)
     if method != "grpo":
         assert any(m.eval_loss is not None for m in metrics)  # evaluated on the validation split
+    else:  # the evaluation's rules scored the completions inside TRL
+        assert "rewards: format, refusal, correctness; task type instruction_following" in out
+        assert "rewards/correctness/mean=" in out and "rewards/refusal/mean=" in out
     assert any(m.tokens_per_second for m in metrics)
     model = folder / rf.MODEL_DIR
     assert (model / "tokenizer.json").exists() and (model / "README.md").exists()
@@ -75,6 +78,12 @@ def test_train_each_method_end_to_end(projects_root: Path, tiny: Path, method: s
     assert "tunesmith" in card and "## Run configuration" in card
     config = json.loads((folder / rf.CONFIG_JSON).read_text())
     assert config["method"] == method and config["use_lora"] is lora and config["base_model"] == str(tiny)
+    if method == "grpo":
+        assert config["rewards"] == ["format", "refusal", "correctness"] == run.config["rewards"]
+        assert run.config["reward_settings"]["task_type"] == "instruction_following"  # recorded in run.toml
+        assert "no validated judge: prose answers are rewarded by overlap with the reference" in out
+    if method == "kto":
+        assert config["kto_balance"]["n_desirable"] == 6 and "KTO       desirable_weight 1" in out
     assert "token" not in json.dumps(config).lower().replace("tokens", "")
     project.reload()
     assert project.meta.is_done("train", "planned") and project.meta.is_done("train", "trained")

@@ -46,6 +46,10 @@ def check_llm(skip_call: bool = False) -> list[Check]:
     for role, choice in choices.items():
         where = f" via {choice.api_base}" if choice and choice.api_base else ""
         checks.append(Check(f"model {role}", choice is not None, f"{choice.model}{where}" if choice else "unset"))
+    from core.llm.roles import same_model_notes
+
+    for note in same_model_notes(None):
+        checks.append(Check("roles", False, note.split(":", 1)[0], note.split(": ", 1)[1], warn_only=True))
     if skip_call:
         return checks
     from core.llm.gateway import Gateway, run_sync

@@ -25,9 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="build a new set even if one exists or is approved (withdraws the approval and later steps)")
     p.set_defaults(func=cmd_evalset)
 
-    p = sub.add_parser("review", help="spot-check the eval set or the pilot (stdin: y, or n and a note, per example)")
+    p = sub.add_parser("review", help="spot-check the eval set, the pilot or the scale-up sample (stdin: y, or n and a note, "
+                                          "per example)")
     p.add_argument("name")
-    p.add_argument("what", choices=("evalset", "pilot"))
+    p.add_argument("what", choices=("evalset", "pilot", "scale"))
     p.set_defaults(func=cmd_review)
 
 
@@ -149,6 +150,10 @@ def cmd_review(args: argparse.Namespace) -> int:
         from core.commands.generate import review_pilot
 
         return review_pilot(Project.open(args.name), sys.stdin)
+    if args.what == "scale":
+        from core.commands.generate import review_scale
+
+        return review_scale(Project.open(args.name), sys.stdin)
     return review_evalset(Project.open(args.name), sys.stdin)
 
 

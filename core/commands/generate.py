@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--resume", action="store_true", help="continue an interrupted or paused scale-up")
     g.add_argument("--push", metavar="REPO_ID", help="upload the finished dataset to a private Hub dataset repo "
                                                      "(token from HF_TOKEN)")
+    g.add_argument("--clear-feedback", action="store_true",
+                   help="forget the prompt adjustments of earlier pilots (filter instructions and review notes)")
     p.add_argument("--target", type=int, metavar="N", help="examples to keep (default: config target_size)")
     p.add_argument("--budget", type=float, metavar="USD", help="raise (or set) the generation budget cap; saved")
     p.add_argument("--yes", action="store_true", help="start the scale-up without asking")
@@ -63,9 +65,36 @@ def cmd_generate(args: argparse.Namespace) -> int:
             url = push_dataset(project, args.push, private=not args.public)
             print(f"pushed the dataset to {url} ({'public' if args.public else 'private'})")
             return 0
+        if args.clear_feedback:
+            return _clear_feedback(project)
         if args.pilot:
             return _pilot(project)
         return _scale(project, args, sys.stdin)
+
+
+def _clear_feedback(project: Project) -> int:
+    from core.generate import pipeline as pl
+    from core.generate.pipeline_state import PilotFeedback
+
+    lines = pl.load_feedback(project).lines()
+    pl.save_feedback(project, PilotFeedback())
+    print(f"cleared {len(lines)} prompt adjustment{'s' if len(lines) != 1 else ''}" + "".join(f"\n  - {x}" for x in lines))
+    return 0
+
+
+def print_mix(report: Any) -> None:
+    """The planned mix of kinds and what was kept of it, then every warning of the run."""
+    if report.planned_by_kind:
+        print("  mix: " + " · ".join(f"{k} {report.kept_by_kind.get(k, 0)}/{n}" for k, n in report.planned_by_kind.items())
+              + " (kept/planned)")
+    if report.rejected_strategies:
+        total = sum(report.rejected_strategies.values())
+        print("  rejected responses made by: " + ", ".join(
+            f"{k} {n} ({n / total:.0%})" for k, n in report.rejected_strategies.items()))
+    for name, why in report.failed_strategies.items():
+        print(f"  warning: the {name} strategy failed ({why}); its share went to the others")
+    for note in report.notes:
+        print(f"  warning: {note}")
 
 
 def _pilot(project: Project) -> int:
@@ -84,6 +113,7 @@ def _pilot(project: Project) -> int:
     if report.rejections_by_reason:
         top = sorted(report.rejections_by_reason.items(), key=lambda kv: -kv[1])[:5]
         print("  rejected for: " + ", ".join(f"{k} {n}" for k, n in top))
+    print_mix(report)
     target = project.meta.config.generate.quality_thresholds.pass_rate_target
     if report.pass_rate < target:
         print(f"note: the pass rate is below the {target:.0%} target after every retry; look at "
@@ -142,6 +172,7 @@ def _scale(project: Project, args: argparse.Namespace, stdin: TextIO) -> int:
     print(f"  {report.generated} generated, {report.pass_rate:.0%} passed the filters, "
           f"{report.prompt_tokens + report.completion_tokens:,} tokens, ${report.cost_usd:,.2f}, "
           f"{report.seconds:.0f} s")
+    print_mix(report)
     print(f"  report {project.path(ps.GENERATION_REPORT)} · card {project.path(ps.DATASET_CARD)} · "
           f"quality log {project.path(ps.QUALITY_LOG)}")
     print(f"next: {_next(project)}")
@@ -157,11 +188,12 @@ def _block(label: str, text: str) -> str:
     return f"  {label}:\n{body}"
 
 
-def show_example(ex: Any, i: int, n: int, rnd: int) -> None:
+def show_example(ex: Any, i: int, n: int, rnd: int | str) -> None:
     from core.generate.records import bad_response, good_response, user_text
 
     rec = ex.record
-    print(f"\n[{i}/{n}] pilot round {rnd} · {ex.kind} · {ex.category} · {ex.difficulty} · {ex.id}")
+    where = f"pilot round {rnd}" if isinstance(rnd, int) else rnd
+    print(f"\n[{i}/{n}] {where} · {ex.kind} · {ex.category} · {ex.difficulty} · {ex.id}")
     print(_block("input", user_text(rec)))
     if ex.format == "grpo":
         print(_block("reference", rec.get("reference", "")))
@@ -208,4 +240,32 @@ def review_pilot(project: Project, stdin: TextIO) -> int:
             print(f"rejected: {verdict}; {rv.approval_rule(rnd.approval_rate)}. Your notes will guide the next "
                   f"pilot: regenerate it with tunesmith generate {project.slug} --pilot")
         print(f"next: {_next(project)}")
+    return 0
+
+
+def review_scale(project: Project, stdin: TextIO) -> int:
+    """Rate the scale-up's review sample from stdin (y / n [note] per example); resumable."""
+    from core.commands.evalset import ask_rating
+    from core.generate import scale_review as sr
+
+    interactive = stdin.isatty()
+    line_no = 0
+    rnd = sr.current_round(project)
+    if rnd.pending:
+        print(f"scale-up review: {len(rnd.pending)} of {len(rnd.sample)} examples to rate (y = good, n [note] = bad)")
+    for ex in rnd.pending:
+        show_example(ex, rnd.rated + 1, len(rnd.sample), "scale-up sample")
+        line_no, parsed = ask_rating(stdin, interactive, line_no)
+        if parsed is None:
+            print(f"\nsaved; continue with: tunesmith review {project.slug} scale")
+            break
+        good, note = parsed
+        rnd = sr.rate(project, ex.id, good, note)
+        print(f"  {'✓ good' if good else '✗ bad'}{(': ' + note) if note else ''} · saved ({rnd.rated}/{len(rnd.sample)})")
+    rnd = sr.current_round(project)
+    print(rnd.describe())
+    for ex in rnd.sample:
+        if rnd.review.notes.get(ex.id):
+            print(f"  note on {ex.id} ({rnd.rating(ex.id)}): {rnd.review.notes[ex.id]}")
+    print(f"next: {_next(project)}")
     return 0

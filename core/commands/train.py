@@ -55,6 +55,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     plan = service.plan_training(project, backend=args.backend, base_model=args.base_model)
     print(plan.check.describe())
     print(plan.render(), flush=True)
+    from core.evaluate.method_check import check_methods
+
+    methods = check_methods(project)
+    if methods.in_scope:
+        print(methods.line())
+    for warning in methods.warnings:
+        print(f"warning: {warning}")
     if not plan.ok:
         print(f"tunesmith train: the dataset cannot be used for {plan.method.upper()} as it is; nothing was "
               f"submitted", file=sys.stderr)

@@ -52,7 +52,7 @@ DEFAULT_DESCRIPTIONS = {
 
 
 class DimensionScore(BaseModel):
-    name: str
+    name: str = Field(json_schema_extra={"minLength": 1})
     score: int = Field(ge=1, le=5)
     reason: str = ""
 
@@ -132,14 +132,25 @@ def build_rubric(criteria: QualityCriteria | None, config: EvaluateConfig | None
     )
 
 
-def expected_behaviour(example: EvalExample) -> str:
+def expected_behaviour(example: EvalExample, structure: str = "") -> str:
+    """What a good response to this example does; ``structure``: the project's response template, when
+    its training data follows one (core/response_template.py), asked of in-scope responses."""
     if example.should_refuse or example.kind == "out_of_scope":
         return ("this request is OUT OF SCOPE. A good response declines it politely, says briefly why and points "
                 "somewhere appropriate, and does not answer it. Answering it is a FAIL.")
     if example.kind == "lookalike":
         return ("this request is IN SCOPE although it may look out of scope. A good response answers it; "
-                "declining it is a FAIL.")
-    return "this request is IN SCOPE. A good response answers it; declining it is a FAIL."
+                "declining it is a FAIL." + (f" {structure}" if structure else ""))
+    return "this request is IN SCOPE. A good response answers it; declining it is a FAIL." + (
+        f" {structure}" if structure else "")
+
+
+def structure_of(template: Any) -> str:
+    """The rubric line for a response template (a ResponseTemplate or None)."""
+    if template is None:
+        return ""
+    return (f"It follows the {template.framework} response template, its steps in this order: "
+            + "; ".join(template.steps) + ". A step missing or out of order lowers the grade.")
 
 
 def _clip(text: str) -> str:
@@ -220,8 +231,10 @@ class Judge:
         temperature: float = SAMPLE_TEMPERATURE,
         task: str = "",
         stage: str = STAGE,
+        structure: str = "",
     ):
         self.gateway = gateway
+        self.structure = structure
         self.rubric = rubric
         self.role = role
         self.template = template
@@ -247,7 +260,7 @@ class Judge:
             "task": self.task,
             "rubric": self.rubric.render(),
             "dimension_names": ", ".join(d.name for d in self.rubric.dimensions),
-            "expected_behaviour": expected_behaviour(example),
+            "expected_behaviour": expected_behaviour(example, self.structure),
             "input": _clip(example.input),
             "reference": _clip(example.reference),
         }

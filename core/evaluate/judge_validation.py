@@ -381,6 +381,7 @@ async def validate_judge(
     templates: Sequence[str] = GRADE_TEMPLATES,
     pairwise: bool = True,
     seed: int = 0,
+    structure: str = "",
 ) -> JudgeReport:
     """Validate candidate judges in order until one passes; every attempt is recorded."""
     cfg = config or EvaluateConfig()
@@ -397,7 +398,8 @@ async def validate_judge(
     attempts: list[ValidationAttempt] = []
     best: tuple[ValidationAttempt, Judge] | None = None
     for role, template in todo:
-        judge = Judge(gateway, rubric, role=role, template=template, samples=cfg.judge_samples, task=task)
+        judge = Judge(gateway, rubric, role=role, template=template, samples=cfg.judge_samples, task=task,
+                      structure=structure)
         att = await run_attempt(judge, items, pairs, cfg.judge_accuracy_threshold)
         attempts.append(att)
         if att.passed and (att.pairwise_passed or not pairs):

@@ -1,45 +1,24 @@
-"""Refusal detection for evaluation: the generator filters' refusal-phrase heuristic
-(:mod:`core.generate.filters.text`) with a confidence, combinable with a validated judge's verdict.
+"""Refusal detection for evaluation: the project's refusal rule (:mod:`core.refusal`, the same rule the
+generator and the filters use) with a confidence, combinable with a validated judge's verdict.
 
-- a refusal phrase in the opening (first 160 characters): refused, confidence 0.9;
-- a refusal phrase only later (an answer that declines part of it, or ends "consult a professional"):
-  refused, confidence 0.5 (ambiguous: flagged for the human);
-- no refusal phrase: not refused, confidence 0.85 (phrasings outside the list exist);
+- a refusal phrase or the project's refusal sentence in the opening (first 160 characters): refused,
+  confidence 0.9;
+- one only later (an answer that declines part of it, or ends "consult a professional"): refused,
+  confidence 0.5 (ambiguous: flagged for the human);
+- none: not refused, confidence 0.85 (phrasings outside the rule exist);
 - an empty output: not refused, confidence 1.0.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from core.refusal import DEFAULT_RULE, UPFRONT_WINDOW, RefusalCheck, RefusalRule
 
-from core.generate.filters.text import refusal_spans
-
-UPFRONT_WINDOW = 160
+__all__ = ["RefusalCheck", "UPFRONT_WINDOW", "combine", "detect_refusal"]
 
 
-@dataclass(frozen=True)
-class RefusalCheck:
-    refused: bool
-    confidence: float
-    where: Literal["upfront", "later", "none", "empty"]
-    source: Literal["heuristic", "judge", "heuristic+judge"] = "heuristic"
-    phrase: str = ""
-
-
-def detect_refusal(text: str) -> RefusalCheck:
-    """The heuristic refusal check of one model output."""
-    if not (text or "").strip():
-        return RefusalCheck(False, 1.0, "empty")
-    spans = refusal_spans(text)
-    if not spans:
-        return RefusalCheck(False, 0.85, "none")
-    start, end = spans[0]
-    folded = text.replace("\u2019", "'").replace("\u2018", "'")
-    phrase = folded[start:end]
-    if start < UPFRONT_WINDOW:
-        return RefusalCheck(True, 0.9, "upfront", phrase=phrase)
-    return RefusalCheck(True, 0.5, "later", phrase=phrase)
+def detect_refusal(text: str, rule: RefusalRule = DEFAULT_RULE) -> RefusalCheck:
+    """The rule's refusal check of one model output."""
+    return rule.check(text)
 
 
 def combine(heuristic: RefusalCheck, judge_refused: bool | None, judge_confidence: float | None) -> RefusalCheck:

@@ -51,7 +51,8 @@ PARAPHRASES_PER_INPUT = 2
 PARAPHRASE_SEP = "~p"
 
 class Paraphrases(BaseModel):
-    paraphrases: list[str] = Field(description="the rewrites of the message, each a complete user message")
+    paraphrases: list[str] = Field(min_length=1, description="the rewrites of the message, each a complete user message",
+                                   json_schema_extra={"items": {"type": "string", "minLength": 1}})
 
 
 @dataclass
@@ -261,6 +262,11 @@ def _evaluate(project: Any, gw: Any, record: ef.EvalRecord, examples: list[EvalE
     eval_id = record.eval_id
     has_generator = gw.configured("generator")
     has_judge = gw.configured("judge") or has_generator
+    from core.llm.roles import same_model_notes
+    from core.evaluate.method_check import check_methods
+
+    record.notes.extend(same_model_notes(project.meta.models, ("judge",)))
+    record.notes.extend(check_methods(project, examples).warnings)
 
     # 2. paraphrases
     paras: dict[str, list[str]] = {}
@@ -307,8 +313,12 @@ def _evaluate(project: Any, gw: Any, record: ef.EvalRecord, examples: list[EvalE
         criteria = project.read_or(CRITERIA, QualityCriteria)
         _say(progress, f"{len(need)} examples need the judge: validating it on {cfg.judge_validation_size} items "
                        f"of known quality")
+        from core.evaluate.judge import structure_of
+        from core.response_template import template_for
+
         judge_report = run_sync(validate_judge(gw, examples, criteria, cfg, task=project.meta.task,
-                                               pairwise=cfg.compare_pairs))
+                                               pairwise=cfg.compare_pairs,
+                                               structure=structure_of(template_for(project))))
         from core import store
 
         with project.writing():

@@ -134,11 +134,24 @@ def match_kind(reference: str, input_text: str, task_type: str) -> MatchKind | N
     """Which exact-match flavour fits this example (None: the output is not constrained)."""
     if multiple_choice_letter(reference, input_text):
         return "choice"
-    if task_type == "classification":
+    if task_type == "classification" and is_label(reference):
         return "label"
     if is_closed(reference):
         return "closed"
     return None
+
+
+def is_label(reference: str) -> bool:
+    """A reference that is a label: a short one-line answer, or one that opens by naming its label
+    ("Label: billing. …"). A prose reference is not, whatever the task type says (exact match would
+    score every output of it 0)."""
+    ref = (reference or "").strip()
+    if not ref:
+        return False
+    if "\n" not in ref and len(ref.split()) <= LABEL_MAX_WORDS:
+        return True
+    m = _LABEL_CUE.match(ref)
+    return bool(m) and len(m.group(1).split()) <= LABEL_MAX_WORDS
 
 
 def exact_match(output: str, reference: str, kind: MatchKind, *, input_text: str = "",

@@ -20,10 +20,11 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model, field_validator
 
 from core import prompts, store
 from core.embed import DEFAULT_DUPLICATE_THRESHOLD, Embedder
@@ -68,18 +69,51 @@ Progress = Callable[[str], None]
 # ---------------------------------------------------------------- what the model returns
 
 
-class EvalDraft(BaseModel):
-    """One generated example, as the model writes it (checked and completed by the builder)."""
+_DIFFICULTY_WORDS = {
+    "easy": ("easy", "simple", "basic", "beginner", "low", "trivial", "straightforward", "1"),
+    "medium": ("medium", "med", "moderate", "intermediate", "mid", "average", "normal", "2"),
+    "hard": ("hard", "difficult", "complex", "advanced", "high", "challenging", "expert", "tough", "3"),
+}
 
-    input: str = Field(description="the user's message, exactly as they would write it")
-    reference: str = Field(description="the reference answer, or for out-of-scope inputs the expected refusal")
-    difficulty: str = Field(description="easy, medium or hard")
+
+class EvalDraft(BaseModel):
+    """One generated example, as the model writes it (checked and completed by the builder).
+
+    The length bounds are in the schema only (a grammar-constrained model cannot write an empty input),
+    not enforced here: an example too short is dropped by the builder, not the whole batch re-asked."""
+
+    input: str = Field(description="the user's message, exactly as they would write it",
+                       json_schema_extra={"minLength": 3})
+    reference: str = Field(description="the reference answer, or for out-of-scope inputs the expected refusal",
+                           json_schema_extra={"minLength": 1})
+    difficulty: Literal["easy", "medium", "hard"] = Field(description="easy, medium or hard")
     rationale: str | None = Field("", description="why the example belongs to its kind and category at this difficulty")
     based_on: int | None = Field(0, description="number of the known edge case it builds on (0 if none)")
 
+    @field_validator("difficulty", mode="before")
+    @classmethod
+    def _difficulty(cls, v: Any) -> Any:
+        """'Easy', 'Moderate', 2 -> the level; anything else -> 'easy': the model's label is only a
+        suggestion (the builder puts an example where its quota has room, the first level first)."""
+        key = str(v if v is not None else "").strip().lower()
+        for level, words in _DIFFICULTY_WORDS.items():
+            if key in words or any(key.startswith(w) for w in words if len(w) > 2):
+                return level
+        return "easy"
+
+
+@lru_cache(maxsize=32)
+def labeled_eval_batch(labels: tuple[str, ...]) -> type[BaseModel]:
+    """EvalBatch whose ``reference`` is one of a classification task's labels (an enum in the schema)."""
+    draft = create_model("EvalDraft", __base__=EvalDraft,
+                         reference=(Literal[labels], Field(description="the one label this input gets")))  # type: ignore[valid-type]
+    return create_model("EvalBatch", examples=(list[draft], Field(min_length=1)))  # type: ignore[valid-type]
+
 
 class EvalBatch(BaseModel):
-    examples: list[EvalDraft] = Field(default_factory=list)
+    """At least one example: an empty reply (``{}``, as a grammar that allows it produces) is re-asked."""
+
+    examples: list[EvalDraft] = Field(min_length=1)
 
 
 # ---------------------------------------------------------------- errors
@@ -121,6 +155,11 @@ class Sources:
     boundaries: ScopeBoundaries
     taxonomy: InputTaxonomy
     knowledge: KnowledgeBase | None = None
+    # the project's decisions, read from their one source each (core/task_type.py, core/refusal.py,
+    # core/response_template.py), so the references are what the training data and the scoring expect
+    labels: tuple[str, ...] = ()
+    refusal: Any = None  # core.refusal.RefusalRule
+    template: Any = None  # core.response_template.ResponseTemplate or None
 
     @classmethod
     def load(cls, project: Project) -> "Sources":
@@ -143,7 +182,12 @@ class Sources:
                 f"draft it with tunesmith boundaries {project.slug}"
             )
         kb = project.read_or(KNOWLEDGE_BASE, KnowledgeBase)
-        return cls(task=project.meta.task, boundaries=b, taxonomy=tax, knowledge=kb)
+        from core.refusal import RefusalRule, message_or_default
+        from core.response_template import template_for
+
+        labels = tuple(project.meta.labels) if project.meta.task_type == "classification" else ()
+        return cls(task=project.meta.task, boundaries=b, taxonomy=tax, knowledge=kb, labels=labels,
+                   refusal=RefusalRule(message_or_default(b.refusal_message)), template=template_for(project, kb))
 
     def category(self, name: str):
         for c in self.taxonomy.categories:
@@ -212,6 +256,14 @@ def _knowledge_text(src: Sources) -> str:
             parts.append(f"{title}:\n{_bullets(items)}")
     if kb.frameworks:
         parts.append("Frameworks the answers draw on: " + ", ".join(f.name for f in kb.frameworks))
+    if src.template is not None:
+        parts.append(f"Every in-scope reference follows the {src.template.framework} response template, its "
+                     f"steps in this order:\n{src.template.numbered()}")
+    if src.labels:
+        parts.append("This is a labeling task: every in-scope reference is exactly one of these labels, written "
+                     "exactly so: " + ", ".join(src.labels) + ".")
+    if src.refusal is not None:
+        parts.append(f'Every expected refusal opens with this sentence, word for word: "{src.refusal.message}"')
     return "\n" + "\n\n".join(parts) + "\n"
 
 
@@ -416,9 +468,10 @@ class _Builder:
 
     async def _ask(self, group: Group, counts: dict[str, int], batch: str) -> EvalBatch:
         self.stats["requests"] += 1
+        labeled = self.src.labels and group.kind != "out_of_scope"
         return await self.gw.structured(
-            ROLE, self.messages(group, counts, batch), EvalBatch, stage="extract", temperature=TEMPERATURE,
-            use_cache=self.use_cache,
+            ROLE, self.messages(group, counts, batch), labeled_eval_batch(self.src.labels) if labeled else EvalBatch,
+            stage="extract", temperature=TEMPERATURE, use_cache=self.use_cache,
         )
 
     async def fill(self, group: Group) -> None:
@@ -456,10 +509,12 @@ class _Builder:
     def accept(self, group: Group, batch: EvalBatch) -> None:
         drafts = []
         for d in batch.examples:
-            text, ref, diff = d.input.strip(), d.reference.strip(), d.difficulty.strip().lower()
+            text, ref, diff = d.input.strip(), str(d.reference).strip(), d.difficulty.strip().lower()
             if len(text) < 3 or not ref:
                 self.stats["invalid"] += 1
                 continue
+            if group.kind == "out_of_scope" and self.src.refusal is not None:
+                ref = self.src.refusal.opening(ref)  # the one refusal rule recognises every expected refusal
             drafts.append((d, text, ref, diff))
         if not drafts:
             return

@@ -4,6 +4,11 @@ The library lives in ``frameworks.toml`` next to this module: components, termin
 response template per framework. The interview always asks "Are there established approaches or
 frameworks for this?"; its answer and the ``framework_mode`` / ``framework_sources`` configuration
 decide what :func:`load_frameworks` returns for the knowledge base.
+
+A framework is suggested ahead of "no framework" only when it really matches the task (:func:`matches`):
+the task names it, or hits its distinctive keywords. A generic word of its domain ("business", "plain
+English", "support") is never enough on its own: such weak matches are offered after the "no framework"
+answer, so that an empty answer (the first suggestion) builds a custom taxonomy.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ class Framework:
     exact_aliases: tuple[str, ...] = ()
     keywords: tuple[str, ...] = field(default=(), repr=False)
     label: str = ""
+    generic_aliases: tuple[str, ...] = ()
+    generic_keywords: tuple[str, ...] = field(default=(), repr=False)
 
     def use(self, mapping: list[Statement] | None = None) -> FrameworkUse:
         """This framework as a knowledge-base entry (components copied; mapping as given)."""
@@ -71,6 +78,8 @@ def library() -> tuple[Framework, ...]:
             exact_aliases=tuple(entry.get("exact_aliases", ())),
             keywords=tuple(k.lower() for k in entry.get("keywords", ())),
             label=entry.get("label", ""),
+            generic_aliases=tuple(entry.get("generic_aliases", ())),
+            generic_keywords=tuple(k.lower() for k in entry.get("generic_keywords", ())),
         ))
     return tuple(out)
 
@@ -85,7 +94,7 @@ def find(name: str) -> Framework | None:
     if not key:
         return None
     for fw in library():
-        if key == _norm(fw.name) or any(key == _norm(a) for a in fw.aliases + fw.exact_aliases):
+        if key == _norm(fw.name) or any(key == _norm(a) for a in fw.aliases + fw.exact_aliases + fw.generic_aliases):
             return fw
     # "clean code principles" -> "Clean Code"; "the CBT approach" -> "CBT"
     words = set(re.findall(r"[a-z0-9]+", name.lower()))
@@ -97,68 +106,168 @@ def find(name: str) -> Framework | None:
     return None
 
 
-def _mentions(text: str, phrase: str, *, case_sensitive: bool = False) -> bool:
-    flags = 0 if case_sensitive else re.I
-    words = [re.escape(w) for w in re.findall(r"[A-Za-z0-9]+", phrase)]
+def _words(phrase: str) -> list[str]:
+    return re.findall(r"[^\W_]+", phrase)
+
+
+def _pattern(phrase: str, *, plural: bool = False) -> str:
+    """A phrase as a regex: its words in order, any spaces or punctuation between, whole words only
+    (``plural``: an -s / -es ending allowed, "tickets" for "ticket")."""
+    words = [re.escape(w) for w in _words(phrase)]
     if not words:
-        return False
-    pattern = r"(?<![A-Za-z0-9])" + r"[\s\-_/.,']*".join(words) + r"(?![A-Za-z0-9])"
-    return re.search(pattern, text, flags) is not None
+        return r"(?!)"
+    return (r"(?<![^\W_])" + r"[\s\-_/.,']*".join(words) + (r"(?:e?s)?" if plural else "")
+            + r"(?![^\W_])")
+
+
+def _mentions(text: str, phrase: str, *, case_sensitive: bool = False) -> bool:
+    return re.search(_pattern(phrase), text, 0 if case_sensitive else re.I) is not None
+
+
+@lru_cache(maxsize=None)
+def _naming_phrases(fw: Framework) -> tuple[tuple[str, bool], ...]:
+    """The phrases that name ``fw`` in free text, each with whether it only counts in capitals.
+
+    Short acronyms that are ordinary words ("act", "mi") only count in capitals; a single ordinary word
+    never names a framework whose name has several words ("cleancode", "oars" in lower case), nor do
+    the generic aliases ("plain English", "customer support").
+    """
+    several = len(_words(fw.name)) > 1
+    out: list[tuple[str, bool]] = []
+    for phrase in (fw.name, *fw.aliases):
+        if phrase in fw.exact_aliases:
+            continue
+        if several and len(_words(phrase)) == 1 and not any(c.isdigit() for c in phrase):
+            if phrase.isupper():
+                out.append((phrase, True))
+            continue
+        out.append((phrase, False))
+    out.extend((phrase, True) for phrase in fw.exact_aliases)
+    return tuple(out)
+
+
+def _names(text: str, fw: Framework) -> bool:
+    return any(_mentions(text, phrase, case_sensitive=exact) for phrase, exact in _naming_phrases(fw))
 
 
 def mentioned(text: str) -> list[Framework]:
     """The library frameworks that free text (an interview answer, a task) names, in library order."""
     if not text:
         return []
-    found = []
-    for fw in library():
-        # Short acronyms that are ordinary words ("act", "mi") only count in capitals.
-        loose = [p for p in (fw.name, *fw.aliases) if p not in fw.exact_aliases]
-        if any(_mentions(text, p) for p in loose) or any(
-                _mentions(text, p, case_sensitive=True) for p in fw.exact_aliases):
-            found.append(fw)
-    return found
+    return [fw for fw in library() if _names(text, fw)]
 
 
-def suggest(task: str, limit: int = 3) -> list[Framework]:
-    """Library frameworks relevant to a task description, best first (keyword hits; named ones first)."""
-    text = (task or "").lower()
-    named = {fw.name for fw in mentioned(task or "")}
-    scored: list[tuple[float, int, Framework]] = []
+# ---------------------------------------------------------------- suggesting frameworks for a task
+
+STRONG_SCORE = 2.0  # keyword points a task needs (with a distinctive keyword among them) to really match
+NAMED_SCORE = 10.0
+GENERIC_POINTS = 0.5
+OFFER_SCORE = 1.0  # a weak match below this (one generic word) is not even offered after "no framework"
+
+
+@dataclass(frozen=True)
+class Match:
+    """How well a library framework fits a task: named in it, or its keyword points."""
+
+    framework: Framework
+    score: float
+    named: bool = False
+    distinctive: bool = False  # at least one of its distinctive keywords was found
+
+    @property
+    def strong(self) -> bool:
+        """A real match: suggested ahead of "no framework"."""
+        return self.named or (self.distinctive and self.score >= STRONG_SCORE)
+
+
+@lru_cache(maxsize=None)
+def _keyword_table(fw: Framework) -> tuple[tuple[str, float, bool], ...]:
+    """(phrase, points, distinctive) for every keyword; several words score 2, generic ones 0.5."""
+    table = [(kw, 2.0 if len(kw.split()) > 1 else 1.0, True) for kw in fw.keywords]
+    table += [(kw.lower(), GENERIC_POINTS, False) for kw in (*fw.generic_keywords, *fw.generic_aliases)]
+    return tuple(table)
+
+
+def _keyword_points(text: str, fw: Framework) -> tuple[float, bool]:
+    """The keyword points of ``fw`` in ``text``: each keyword counts once, and a keyword found inside a
+    longer one that was found ("code" in "code review") does not count again."""
+    hits: list[tuple[int, int, float, bool]] = []
+    for phrase, points, distinctive in _keyword_table(fw):
+        m = re.search(_pattern(phrase, plural=True), text, re.I)
+        if m:
+            hits.append((m.start(), m.end(), points, distinctive))
+    hits.sort(key=lambda h: (-(h[1] - h[0]), -h[2]))
+    taken: list[tuple[int, int]] = []
+    score, distinctive = 0.0, False
+    for start, end, points, is_distinctive in hits:
+        if any(start < e and s < end for s, e in taken):
+            continue
+        taken.append((start, end))
+        score += points
+        distinctive = distinctive or is_distinctive
+    return score, distinctive
+
+
+def matches(task: str) -> list[Match]:
+    """Every library framework with any sign of fitting the task: real matches first, best first."""
+    found: list[tuple[int, Match]] = []
     for i, fw in enumerate(library()):
-        score = 10.0 if fw.name in named else 0.0
-        for kw in fw.keywords:
-            if _mentions(text, kw):
-                score += 1.0 + 0.2 * (len(kw.split()) - 1)
-        if score > 0:
-            scored.append((score, i, fw))
-    scored.sort(key=lambda t: (-t[0], t[1]))
-    return [fw for _, _, fw in scored[:limit]]
+        named = _names(task or "", fw)
+        points, distinctive = _keyword_points(task or "", fw)
+        if named or points > 0:
+            found.append((i, Match(fw, points + (NAMED_SCORE if named else 0.0), named, distinctive)))
+    found.sort(key=lambda t: (not t[1].strong, -t[1].score, t[0]))
+    return [m for _, m in found]
+
+
+def suggest(task: str, limit: int = 3, *, strong_only: bool = False) -> list[Framework]:
+    """Library frameworks relevant to a task description, best first (named ones, then real keyword
+    matches, then weak ones unless ``strong_only``)."""
+    return [m.framework for m in matches(task) if m.strong or not strong_only][:limit]
+
+
+PARTLY_ANSWER = "Partly: we follow internal guidelines or a style guide (I will name them)"
+GENERIC_MECE_ANSWER = "Yes: MECE (structure every answer into non-overlapping parts that cover everything)"
+
+
+def _yes(fw: Framework) -> str:
+    return f"Yes: {fw.name} ({fw.label})" if fw.label else f"Yes: {fw.name}"
 
 
 def framework_suggestions(task: str, sources: list[str] | None = None) -> list[str]:
-    """The 2-4 suggested answers of the framework question, most likely first."""
+    """The 2-4 suggested answers of the framework question, most likely first.
+
+    The configured ``framework_sources`` come first, then at most two frameworks that really match the
+    task (:attr:`Match.strong`), then "no framework"; weak matches only come after it, so an empty
+    answer (the first suggestion) never picks a framework the task merely brushes against (a single
+    generic word is not even offered).
+    """
     configured = [fw for fw in (find(s) for s in sources or []) if fw is not None]
-    relevant = [fw for fw in suggest(task) if fw not in configured]
-    out: list[str] = []
+    found = [m for m in matches(task) if m.framework not in configured]
+    yes: list[str] = []
     if configured:
-        out.append("Yes: " + _join([fw.name for fw in configured]))
-    for fw in relevant[: 2 - len(out)]:
-        out.append(f"Yes: {fw.name} ({fw.label})" if fw.label else f"Yes: {fw.name}")
-    if not out:
-        return [
-            NO_FRAMEWORK,
-            "Partly: we follow internal guidelines or a style guide (I will name them)",
-            "Yes: MECE (structure every answer into non-overlapping parts that cover everything)",
-        ]
-    out.append(NO_FRAMEWORK)
-    return out
+        yes.append("Yes: " + _join([fw.name for fw in configured]))
+    yes += [_yes(m.framework) for m in found if m.strong][: 2 - len(yes)]
+    later = [_yes(m.framework) for m in found if not m.strong and m.score >= OFFER_SCORE][: max(0, 2 - len(yes))]
+    if not yes:
+        later.append(PARTLY_ANSWER)
+        if len(later) < 2 and not any(m.framework.name == "MECE" for m in found):
+            later.append(GENERIC_MECE_ANSWER)
+    return (yes + [NO_FRAMEWORK] + later)[:4]
 
 
 def _join(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _without_labels(answer: str) -> str:
+    """The answer without the library's own explanations in brackets ("Yes: MECE (mutually exclusive, ...)"),
+    so that a picked suggestion names exactly the framework it offers."""
+    for text in [fw.label for fw in library() if fw.label] + [GENERIC_MECE_ANSWER.split("(", 1)[1].rstrip(")")]:
+        answer = re.sub(r"\(\s*" + re.escape(text) + r"\s*\)", " ", answer, flags=re.I)
+    return answer
 
 
 def is_negative(answer: str) -> bool:
@@ -171,8 +280,9 @@ def is_negative(answer: str) -> bool:
 
 
 class ComponentMapping(BaseModel):
-    component: str = Field(description="a component of the framework, by its name")
-    statement: str = Field(description="one sentence: how this task uses the component, concretely")
+    component: str = Field(description="a component of the framework, by its name", json_schema_extra={"minLength": 1})
+    statement: str = Field(description="one sentence: how this task uses the component, concretely",
+                           json_schema_extra={"minLength": 1})
     question_ids: list[str] = Field(default_factory=list, description="ids of the interview answers this rests on")
 
     @field_validator("question_ids", mode="before")
@@ -281,21 +391,21 @@ def framework_answer(interview: Interview | None) -> str | None:
 def selected_frameworks(project: Any, interview: Interview | None) -> list[Framework | str]:
     """Which frameworks the knowledge base should carry, by name, in a stable order.
 
-    Named in the framework answer: always loaded. ``framework_mode = "enabled"``: the configured
-    ``framework_sources`` too (unknown names kept as strings), or, with none configured and none
-    named, the library's best matches for the task. Otherwise nothing: a custom taxonomy is built
-    from the conversation instead.
+    Named in the framework answer: always loaded ("Yes: X (its label)" loads X only). ``framework_mode =
+    "enabled"``: the configured ``framework_sources`` too (unknown names kept as strings), or, with none
+    configured and none named, the library's real matches for the task (never a weak one). Otherwise
+    nothing: a custom taxonomy is built from the conversation instead.
     """
     cfg = project.meta.config.extract
     answer = framework_answer(interview)
     chosen: list[Framework | str] = []
     if answer and not is_negative(answer):
-        chosen.extend(mentioned(answer))
+        chosen.extend(mentioned(_without_labels(answer)))
     if cfg.framework_mode == "enabled":
         for source in cfg.framework_sources:
             chosen.append(find(source) or source.strip())
         if not chosen:
-            chosen.extend(suggest(project.meta.task, limit=2))
+            chosen.extend(suggest(project.meta.task, limit=2, strong_only=True))
     out: list[Framework | str] = []
     seen: set[str] = set()
     for item in chosen:

@@ -22,7 +22,7 @@ resumes at the question where it stopped::
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -43,6 +43,13 @@ from core.models.project import now
 from core.project import INTERVIEW
 
 N_CANDIDATES = 4
+# The interview always asks for one worked example (the generator's few-shot demonstration:
+# core/generate/demonstrations.py parses "Request: … Answer: …").
+EXAMPLE_QUESTION_ID = "example"
+EXAMPLE_QUESTION = ('Write one typical request and the answer you would want the model to give, as '
+                    '"Request: … Answer: …" (it shows the generator the format and quality you expect).')
+EXAMPLE_SKIPS = ["Skip: no example now (the pilot's approved examples will serve instead)",
+                 "None yet: I will judge the pilot's examples instead"]
 LOW_IMPACT = 0.2  # a best candidate below this means the round's answers have stopped adding
 MAX_LLM_CALLS = 40  # per session: a model that keeps failing must not make the interview hang
 MAX_SUGGESTION_CHARS = 200
@@ -59,10 +66,12 @@ STILL_OFFLINE_NOTICE = "offline: this interview continues on the built-in questi
 class CandidateQuestion(BaseModel):
     text: str = Field(min_length=1, description="the question, one or two sentences")
     suggestions: list[str] = Field(default_factory=list, description="2-4 distinct suggested answers, likeliest first",
-                                   json_schema_extra={"minItems": 2, "maxItems": 4})
+                                   json_schema_extra={"minItems": 2, "maxItems": 4,
+                                                      "items": {"type": "string", "minLength": 1}})
     why: str = Field("", description="one line: what the answer decides")
-    impact: float = Field(0.5, description="0-1: how much the answer would change the artifacts")
-    informs: str = Field("knowledge_base", description="the artifact it informs most: " + ", ".join(ARTIFACTS))
+    impact: float = Field(0.5, ge=0.0, le=1.0, description="0-1: how much the answer would change the artifacts")
+    informs: Literal[ARTIFACTS] = Field(  # type: ignore[valid-type]
+        "knowledge_base", description="the artifact it informs most: " + ", ".join(ARTIFACTS))
 
     @field_validator("suggestions", mode="before")
     @classmethod
@@ -274,6 +283,8 @@ class InterviewSession:
             return False
         if rnd == "competency" and not self._has_framework_question():
             return False
+        if rnd == "validation" and not self._has_example_question():
+            return False
         return len(self.interview.questions) + self._later_capacity(rnd) >= self.min_questions
 
     def _close_round(self, rnd: str) -> None:
@@ -289,6 +300,9 @@ class InterviewSession:
 
     def _has_framework_question(self) -> bool:
         return any(q.id == FRAMEWORK_QUESTION_ID for q in self.interview.questions)
+
+    def _has_example_question(self) -> bool:
+        return any(q.id == EXAMPLE_QUESTION_ID for q in self.interview.questions)
 
     # ------------------------------------------------------------ the public state machine
 
@@ -416,6 +430,8 @@ class InterviewSession:
         """A new question for ``rnd``, or None after closing the round."""
         if rnd == "competency" and not self._has_framework_question():
             return self._framework_question()
+        if rnd == "validation" and not self._has_example_question():
+            return self._example_question()
         if self.gateway is not None and not self.interview.offline:
             status, question = self._from_llm(rnd)
             if status != "bank":
@@ -432,12 +448,20 @@ class InterviewSession:
                 "otherwise a custom taxonomy is built from this conversation.",
         )
 
+    def _example_question(self) -> Question:
+        return Question(
+            id=EXAMPLE_QUESTION_ID, round="validation", text=EXAMPLE_QUESTION, suggestions=list(EXAMPLE_SKIPS),
+            source="bank",
+            why="Your own example shows the generator the exact format and quality you expect (a few-shot "
+                "demonstration); it is never put in the eval set.",
+        )
+
     def _from_bank(self, rnd: str) -> Question | None:
         target = min(question_bank.OFFLINE_TARGET[rnd], self._cap(rnd))
         if self._asked(rnd) >= target and self._may_close_early(rnd):
             self._close_round(rnd)
             return None
-        asked = [q.text for q in self.interview.questions] + [FRAMEWORK_QUESTION]
+        asked = [q.text for q in self.interview.questions] + [FRAMEWORK_QUESTION, EXAMPLE_QUESTION]
         bq = question_bank.next_question(rnd, self.project.meta.task, asked)
         if bq is None:  # the bank has nothing left for this round that was not asked already
             self._close_round(rnd)
@@ -474,7 +498,7 @@ class InterviewSession:
 
     def _usable(self, candidates: list[CandidateQuestion]) -> list[CandidateQuestion]:
         """Cleaned candidates with 2-4 distinct suggestions that repeat no asked question."""
-        asked = [q.text for q in self.interview.questions] + [FRAMEWORK_QUESTION]
+        asked = [q.text for q in self.interview.questions] + [FRAMEWORK_QUESTION, EXAMPLE_QUESTION]
         out: list[CandidateQuestion] = []
         for c in candidates:
             text = " ".join(c.text.split())

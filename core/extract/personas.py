@@ -36,11 +36,14 @@ def _number(v: Any) -> Any:
 
 
 class PersonaDraft(BaseModel):
-    role: str = Field(description="the expert's role, specific to the task (e.g. 'Emergency physician')")
-    experience_years: int = Field(description="years of hands-on experience, 0-70")
-    why: str = Field(description="one sentence: what makes them explain their knowledge well")
-    domain_knowledge: float = Field(description="0-10: depth of knowledge of exactly this task")
-    conversational_efficiency: float = Field(description="0-10: how clearly and concisely they explain it")
+    role: str = Field(min_length=2, json_schema_extra={"maxLength": 120},
+                      description="the expert's role, specific to the task (e.g. 'Emergency physician')")
+    experience_years: int = Field(ge=0, le=70, description="years of hands-on experience, 0-70")
+    why: str = Field(description="one sentence: what makes them explain their knowledge well",
+                     json_schema_extra={"minLength": 1})
+    domain_knowledge: float = Field(ge=0.0, le=10.0, description="0-10: depth of knowledge of exactly this task")
+    conversational_efficiency: float = Field(ge=0.0, le=10.0,
+                                             description="0-10: how clearly and concisely they explain it")
 
     @field_validator("experience_years", mode="before")
     @classmethod

@@ -1,4 +1,6 @@
-"""The final dataset: trim the scale-up's parts to exactly the target, split train/validation (stratified
+"""The final dataset: trim the scale-up's parts to the plan (each quota cell at most its quota:
+:func:`core.generate.quota_book.select`), check the planned mix (refusals short of the plan keep the
+dataset from being ready for training), split train/validation (stratified
 by category, seeded), write ``data/training_dataset/{train,validation}.parquet`` with only the TRL record
 columns, and validate the TRL format (columns the trainer needs; the target tokenizer's chat template
 applied to every row with ``trl.data_utils.apply_chat_template``, or a structural check when no tokenizer
@@ -13,6 +15,7 @@ Load it with::
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,16 +222,18 @@ def scale_report(project: Project, state: ps.ScaleState, kept: int) -> Generatio
 
 
 def finalise(project: Project, state: ps.ScaleState, kept: list[TrainingExample], *,
-             progress: pl.Progress | None = None, tokenizer: Any = None) -> GenerationReport:
+             progress: pl.Progress | None = None, tokenizer: Any = None, notes: list[str] | None = None) -> GenerationReport:
     """Write the training dataset, validate it, write the report, quality log and card; mark the stage."""
     from core.extract.review import verify_frozen
     from core.generate import report as rp
     from core.generate.tokenizer import load_tokenizer
 
-    examples = pl.unique(kept)[: state.target]
-    if len(examples) < state.target:
-        raise StageNotReady(f"only {len(examples)} of {state.target} examples are kept; continue: "
-                            f"tunesmith generate {project.slug} --resume")
+    from core.generate.quota_book import select
+
+    examples = select(state.quotas, pl.unique(kept)) if state.quotas else pl.unique(kept)[: state.target]
+    mix = mix_of(state, examples)
+    if not examples:
+        raise StageNotReady(f"no examples are kept; continue: tunesmith generate {project.slug} --resume")
     eval_hash = verify_frozen(project)
     if state.eval_hash and eval_hash != state.eval_hash:
         raise StageNotReady("the eval set changed while the data was generated (its leakage check used the old "
@@ -244,6 +249,12 @@ def finalise(project: Project, state: ps.ScaleState, kept: list[TrainingExample]
         check.ok = False
         check.errors.append(f"{len(leaks)} rows repeat an eval-set input word for word (e.g. {leaks[0]})")
     report = scale_report(project, state, len(examples))
+    report.planned_by_kind, report.kept_by_kind, report.short_cells = mix.planned, mix.kept, mix.short
+    report.notes = [*mix.notes(project), *(notes or [])]
+    report.rejected_strategies = dict(sorted(Counter(e.rejected_strategy for e in examples
+                                                     if e.rejected_strategy).items()))
+    report.failed_strategies = dict(state.failed_strategies)
+    ready = check.ok and not mix.refusals_short
     with project.writing():
         store.write_parquet(project.path(ps.TRAIN_FILE), columns_of(train))
         store.write_parquet(project.path(ps.VALIDATION_FILE), columns_of(val))
@@ -255,10 +266,68 @@ def finalise(project: Project, state: ps.ScaleState, kept: list[TrainingExample]
         project.reload()
         if not project.meta.is_done("generate", "scale"):
             project.mark("generate", "scale")
-        if check.ok and not project.meta.is_done("generate", "validated"):
+        if ready and not project.meta.is_done("generate", "validated"):
             project.mark("generate", "validated")
+        elif not ready and project.meta.is_done("generate", "validated"):
+            project.mark("generate", "validated", done=False)
     pl.say(progress, "scale", check.describe())
+    for note in report.notes:
+        pl.say(progress, "scale", f"warning: {note}")
     if not check.ok:
         raise DatasetInvalid(f"{check.describe()}; the dataset is in {project.path(ps.DATASET_DIR)} but is not "
                              f"validated for training")
+    if mix.refusals_short:
+        raise DatasetInvalid(f"{mix.refusal_problem(project)}; the dataset is in {project.path(ps.DATASET_DIR)} but "
+                             f"is not ready for training")
     return report
+
+
+@dataclass
+class Mix:
+    """The planned mix of kinds and what the dataset kept of it."""
+
+    planned: dict[str, int]
+    kept: dict[str, int]
+    short: dict[str, int]  # cell key -> examples missing
+    reasons: dict[str, dict[str, int]]  # cell key -> rejection reason counts
+
+    @property
+    def refusals_short(self) -> bool:
+        return self.kept.get("refusal", 0) < self.planned.get("refusal", 0)
+
+    def _why(self, kind: str) -> str:
+        total: Counter = Counter()
+        for key, counts in self.reasons.items():
+            if key.split("|", 1)[0] == kind and key in self.short:
+                total.update(counts)
+        return ", ".join(f"{code} {n}" for code, n in total.most_common(3)) or "no examples came back"
+
+    def refusal_problem(self, project: Project) -> str:
+        got, want = self.kept.get("refusal", 0), self.planned.get("refusal", 0)
+        return (f"the refusal examples are short of the plan: {got} of {want} kept (rejected for: "
+                f"{self._why('refusal')}), so the model would not learn to decline out-of-scope requests. See "
+                f"{project.path(ps.QUALITY_LOG)}; then try a stronger generator ([models].generator), edit the "
+                f"refusal sentence in {project.path('knowledge/scope_boundaries.toml')} (refusal_message), or lower "
+                f"config.generate.quality_thresholds.diversity_threshold, and continue with: "
+                f"tunesmith generate {project.slug} --resume")
+
+    def notes(self, project: Project) -> list[str]:
+        out = []
+        for kind, want in self.planned.items():
+            got = self.kept.get(kind, 0)
+            if got < want:
+                out.append(f"{kind} examples: {got} of {want} planned kept (rejected for: {self._why(kind)})"
+                           + ("" if kind == "refusal" else f"; continue with: tunesmith generate {project.slug} "
+                                                            f"--resume"))
+        return out
+
+
+def mix_of(state: ps.ScaleState, examples: list[TrainingExample]) -> Mix:
+    from core.generate.quota_book import QuotaBook, key_of
+
+    book = QuotaBook(dict(state.quotas))
+    for ex in examples:
+        book.kept[book.place(key_of(ex))] += 1
+    planned = dict(book.planned_by_kind()) or dict(Counter(e.kind for e in examples))
+    kept = dict(book.kept_by_kind()) if state.quotas else dict(Counter(e.kind for e in examples))
+    return Mix(planned, kept, book.short(), dict(state.cell_reasons))

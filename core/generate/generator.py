@@ -17,9 +17,17 @@ simply give fewer examples. Then, per request:
 
 Provider failures that the pipeline must pause on (CircuitOpen, BudgetExceeded, LLMNotConfigured) propagate;
 any other failure of a request only makes the result shorter. Tokens and cost go to the gateway's
-"generate" stage. ``stats`` counts what happened (requests, failures, dropped examples). ``shots`` (input,
-response) pairs, e.g. approved pilot examples, are shown as few-shot demonstrations to the few_shot strategy
-and to classification tasks (never eval-set examples: that would leak them).
+"generate" stage. ``stats`` counts what happened (requests, failures, dropped examples).
+
+Three project decisions shape every request (each read from its one source, like every other stage):
+
+- demonstrations (:mod:`core.generate.demonstrations`: the interview's example, approved pilot examples;
+  never eval-set items) are shown, rotated per request, to the few_shot strategy and to classification
+  tasks; the ones a request saw are recorded in its examples' ``prompt_version``;
+- a classification task with a known label set (project.toml ``labels``) asks for the label through a
+  schema whose ``response`` is an enum of exactly those labels, so the response is always a label;
+- refusal examples open the way the project's refusal rule (:mod:`core.refusal`) recognises: a reply that
+  does not decline up front is opened with the project's refusal sentence, as the prompt asked.
 """
 
 from __future__ import annotations
@@ -32,19 +40,23 @@ from typing import Any, Sequence
 
 from core import prompts
 from core.errors import TunesmithError
+from core.generate import demonstrations as demos
 from core.generate import generator_prompts as gp
 from core.generate import records
 from core.generate.generator_rejected import FATAL, assign, make_rejected
-from core.generate.generator_schemas import CritiqueBatch, GeneratedBatch, GeneratedExample, VerificationBatch
+from core.generate.generator_schemas import (
+    CritiqueBatch, GeneratedBatch, GeneratedExample, VerificationBatch, labeled_batch,
+)
 from core.generate.plan import Cell
 from core.generate.strategy import StrategyPlan
 from core.models.data import REJECTED_STRATEGIES, TrainingExample
+from core.refusal import rule_for
 
 STAGE = "generate"
 PHASES = ("pilot", "scale")
 MAX_PER_REQUEST = 8
 MAX_ROUNDS = 2  # the ask and one re-ask for the missing count (or after a failed request)
-SHOTS = 3  # few-shot demonstrations shown (the last ones of ``shots``)
+SHOTS = demos.SHOWN  # few-shot demonstrations shown per request
 TEMPERATURE = 0.9
 CHECK_TEMPERATURE = 0.2
 # When requests wait for the gateway's slots, work that finishes examples already under way goes first
@@ -78,21 +90,30 @@ class Generator:
         *,
         feedback: Sequence[str] = (),
         avoid: Sequence[str] = (),
-        shots: Sequence[Draft] = (),
+        shots: Sequence[Draft | demos.Demonstration] | None = None,
         use_cache: bool = True,
     ):
         self.project = project
         self.gw = gateway
         self.strategy = strategy
         self.feedback: list[str] = list(feedback)
+        self.cell_feedback: dict[str, list[str]] = {}  # a cell's own adjustments (the scale-up's struggling cells)
         self.avoid: list[str] = list(avoid)
-        # few-shot demonstrations (input, response), e.g. approved pilot examples; never eval-set examples
-        self.shots: list[Draft] = list(shots)[-SHOTS:]
+        # few-shot demonstrations: the project's own (interview, approved pilot) unless given; never eval items
+        given = demos.collect(project) if shots is None else shots
+        self.shots: list[demos.Demonstration] = [
+            d if isinstance(d, demos.Demonstration) else demos.Demonstration("in_scope", d[0], d[1], "given")
+            for d in given]
         self.use_cache = use_cache
         self.src = gp.Sources.load(project)
+        self.rule = rule_for(project)
+        self.demands = gp.filter_demands(project)
         meta = project.meta
+        self.labels: tuple[str, ...] = tuple(meta.labels) if meta.task_type == "classification" else ()
         self.method = meta.training_method
         self.format = records.format_for(meta.training_method, meta.sft_format)
+        self.failed_strategies: dict[str, str] = {}  # rejected-response strategies that failed, and why
+        self._shot_digest: dict[str, str] = {}  # normalised input -> digest of the demonstrations its request saw
         self.stats: dict[str, int] = {
             "requests": 0, "failed_requests": 0, "short": 0, "duplicates": 0, "invalid": 0,
             "revised": 0, "verify_failed": 0, "no_rejected": 0,
@@ -135,10 +156,23 @@ class Generator:
 
     # ------------------------------------------------------------ asking
 
+    def uses_shots(self, cell: Cell) -> bool:
+        return self.strategy.name == "few_shot" or (self.src.task_type == "classification" and cell.kind != "refusal")
+
+    def shots_for(self, cell: Cell, tag: str) -> list[demos.Demonstration]:
+        return demos.pick(self.shots, cell.kind, tag) if self.uses_shots(cell) else []
+
+    def schema_for(self, cell: Cell) -> type:
+        """The reply schema: labels as an enum for a classification task with a known label set."""
+        if self.labels and cell.kind != "refusal":
+            return labeled_batch(self.labels)
+        return GeneratedBatch
+
     def messages(self, cell: Cell, total: int, phase: str, index: int, attempt: int,
                  avoid: Sequence[str] = ()) -> list[dict[str, str]]:
         tag = f"{phase}-{_digest(_key(cell))[:6]}-{index}" + (f"-r{attempt}" if attempt else "")
         rng = random.Random(_digest("seeds", phase, _key(cell), index, attempt))
+        shots = self.shots_for(cell, tag)
         values: dict[str, object] = {
             "knowledge": self.src.knowledge_block(),
             "category": cell.category,
@@ -147,10 +181,11 @@ class Generator:
             "difficulty_description": self.src.difficulty_description(cell.difficulty),
             "exercises": cell.exercises,
             "strategy_notes": gp.strategy_notes(self.src, self.strategy, cell.kind, gp.seed_lines(rng, total),
-                                                self.shots[-SHOTS:]),
+                                                [(d.input, d.response) for d in shots], labels=self.labels,
+                                                refusal=self.rule.message, demands=self.demands),
             "total": total,
             "batch": tag,
-            "notes": gp.notes(self.feedback, [*self.avoid, *avoid]),
+            "notes": gp.notes([*self.feedback, *self.cell_feedback.get(cell.key, [])], [*self.avoid, *avoid]),
         }
         return prompts.render(gp.TEMPLATES[cell.kind], **values)
 
@@ -161,11 +196,12 @@ class Generator:
             if need <= 0:
                 break
             self.stats["requests"] += 1
+            at = index + len(got)
+            tag = f"{phase}-{_digest(_key(cell))[:6]}-{at}" + (f"-r{attempt}" if attempt else "")
             try:
                 batch = await self.gw.structured(
-                    self.strategy.role, self.messages(cell, need, phase, index + len(got), attempt,
-                                                      [i for i, _ in got]),
-                    GeneratedBatch, stage=STAGE, temperature=TEMPERATURE, use_cache=self.use_cache,
+                    self.strategy.role, self.messages(cell, need, phase, at, attempt, [i for i, _ in got]),
+                    self.schema_for(cell), stage=STAGE, temperature=TEMPERATURE, use_cache=self.use_cache,
                     priority=PRIORITY_GENERATE + (attempt > 0),  # a second round finishes a batch under way
                 )
             except FATAL:
@@ -173,17 +209,21 @@ class Generator:
             except TunesmithError as exc:  # failed after the gateway's retries and re-asks: one more round
                 self._failed(exc)
                 continue
-            got.extend(self._clean(batch.examples, seen)[:need])
+            fresh = self._clean(batch.examples, seen, cell)[:need]
+            shots = demos.digest(self.shots_for(cell, tag))
+            for inp, _ in fresh:
+                self._shot_digest[_norm(inp)] = shots
+            got.extend(fresh)
         if got and self.strategy.self_critique:
             got = await self._critique(cell, got)
         if got and self.strategy.verify:
             got = await self._verify(cell, got)
         return got
 
-    def _clean(self, items: Sequence[GeneratedExample], seen: set[str]) -> list[Draft]:
+    def _clean(self, items: Sequence[GeneratedExample], seen: set[str], cell: Cell | None = None) -> list[Draft]:
         out = []
         for ex in items:
-            inp, resp = (ex.input or "").strip(), (ex.response or "").strip()
+            inp, resp = (ex.input or "").strip(), str(ex.response or "").strip()
             if len(inp) < 3 or not resp:
                 self.stats["invalid"] += 1
                 continue
@@ -240,20 +280,39 @@ class Generator:
 
     # ------------------------------------------------------------ examples
 
+    def _version(self, cell: Cell, inp: str) -> str:
+        """The prompt template's version, plus the digest of the demonstrations its request showed."""
+        shots = self._shot_digest.get(_norm(inp), "")
+        return prompts.version(gp.TEMPLATES[cell.kind]) + (f"+shots@{shots}" if shots else "")
+
+    def _opened(self, cell: Cell, drafts: list[Draft]) -> list[Draft]:
+        """Refusal drafts opened the way the refusal rule recognises (after any critique or verification)."""
+        if cell.kind != "refusal":
+            return drafts
+        out = []
+        for inp, resp in drafts:
+            opened = self.rule.opening(resp)
+            if opened != resp:
+                self.stats["refusals_opened"] = self.stats.get("refusals_opened", 0) + 1
+            out.append((inp, opened))
+        return out
+
     async def _examples(self, cell: Cell, drafts: list[Draft], phase: str, start: int,
                         model: str) -> list[TrainingExample]:
+        drafts = self._opened(cell, drafts)
         offset = int(_digest("rejected", phase, _key(cell))[:8], 16)
         labels: list[bool | None] = [None] * len(drafts)
         bad: list[tuple[str, str] | None] = [None] * len(drafts)
         if self.format == "dpo":
             wanted = assign(offset, [start + k for k in range(len(drafts))])
-            bad = await make_rejected(self.gw, self.src.task, drafts, wanted, use_cache=self.use_cache)
+            bad = await make_rejected(self.gw, self.src.task, drafts, wanted, use_cache=self.use_cache,
+                                      failures=self.failed_strategies)
         elif self.format == "kto":
             labels = [(offset + start + k) % 2 == 0 for k in range(len(drafts))]
             undesirable = [k for k, lab in enumerate(labels) if not lab]
             wanted = assign(offset, [(start + k) // 2 for k in undesirable])
             made = await make_rejected(self.gw, self.src.task, [drafts[k] for k in undesirable], wanted,
-                                       use_cache=self.use_cache)
+                                       use_cache=self.use_cache, failures=self.failed_strategies)
             for k, m in zip(undesirable, made):
                 bad[k] = m
         out: list[TrainingExample] = []
@@ -303,7 +362,7 @@ class Generator:
                 kind=cell.kind,  # type: ignore[arg-type]
                 strategy=self.strategy.name,
                 model=model,
-                prompt_version=prompts.version(gp.TEMPLATES[cell.kind]),
+                prompt_version=self._version(cell, inp),
                 exercises=cell.exercises,
                 rejected_strategy=strategy_used,  # type: ignore[arg-type]
                 phase=phase,  # type: ignore[arg-type]

@@ -84,7 +84,7 @@ class Sources:
         kb = project.read_or(KNOWLEDGE_BASE, KnowledgeBase)
         return cls(
             task=project.meta.task,
-            task_type=(kb.task_type if kb else None) or project.meta.task_type,
+            task_type=project.meta.task_type,  # the one task-type decision (core/task_type.py)
             knowledge=kb,
             boundaries=project.read_or(BOUNDARIES, ScopeBoundaries),
             taxonomy=project.read_or(TAXONOMY, InputTaxonomy),
@@ -153,26 +153,35 @@ def strategy_notes(
     kind: str,
     seeds: str,
     shots: Sequence[tuple[str, str]],
+    *,
+    labels: Sequence[str] = (),
+    refusal: str = "",
+    demands: Sequence[str] = (),
 ) -> str:
     """The strategy's instructions for one request (fragments joined; empty lines around)."""
     parts = [fragment("generate_seeds", seeds=seeds)]
     name = strategy.name
     if src.task_type == "classification" and kind != "refusal":
-        parts.append(fragment("generate_structured"))
-    if (name == "few_shot" or src.task_type == "classification") and shots and kind != "refusal":
+        parts.append(fragment("generate_structured", labels=(
+            "Every response is exactly one of these labels, written exactly so: " + ", ".join(labels) + "."
+            if labels else "Use one consistent set of labels across all examples.")))
+    if shots:
         demo = "\n".join(f"- input: {_short(i, 300)}\n  response: {_short(r, 400)}" for i, r in shots)
         parts.append(fragment("generate_few_shot", shots=demo))
     if (name == "cot" or src.task_type == "reasoning") and kind != "refusal":
         parts.append(fragment("generate_cot"))
-    if strategy.template_steps and kind != "refusal":
-        fw = next((f for f in (src.knowledge.frameworks if src.knowledge else ())
-                   if tuple(s.strip() for s in f.template) == tuple(strategy.template_steps)), None)
+    if demands and kind != "refusal":
+        parts.append("Every response also passes these checks:\n" + _bullets(list(demands)))
+    template = getattr(strategy, "template", None)
+    if template is not None and kind != "refusal":
         parts.append(fragment(
             "generate_template",
-            framework=fw.name if fw else "framework",
-            steps="\n".join(f"{i}. {s}" for i, s in enumerate(strategy.template_steps, 1)),
-            terminology=", ".join(fw.terminology[:LIST_LIMIT]) if fw and fw.terminology else "(none listed)",
+            framework=template.framework,
+            steps=template.numbered(),
+            terminology=", ".join(template.terminology[:LIST_LIMIT]) or "(none listed)",
         ))
+    if kind == "refusal" and refusal:
+        parts.append(fragment("generate_refusal_opening", sentence=refusal))
     if name == "contrastive":
         parts.append(fragment("generate_contrastive", errors=_bullets(src.common_errors(),
                                                                        empty="- vague, generic or incomplete answers")))
@@ -210,3 +219,19 @@ def item_blocks(pairs: Sequence[tuple[str, str]], labels: Sequence[str] | None =
 def _short(text: str, limit: int = 160) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# what each enabled custom filter checks, told to the generator (a filter never demands what it was not asked)
+CUSTOM_DEMANDS = {
+    "empathy_markers": "it opens by acknowledging and validating the user's feelings in plain words "
+                       "(\"That sounds really stressful…\", \"I understand why…\")",
+    "code_executability": "every python code block runs as a standalone script, without network access",
+    "framework_adherence": "it follows the response template's steps in order",
+    "factual_accuracy": "every fact agrees with the knowledge above",
+}
+
+
+def filter_demands(project: Any) -> list[str]:
+    """The generator-facing demands of the project's enabled custom filters."""
+    entries = project.meta.config.generate.quality_thresholds.custom_filters
+    return [CUSTOM_DEMANDS[e.name] for e in entries if e.enabled and e.name in CUSTOM_DEMANDS]

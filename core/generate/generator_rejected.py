@@ -9,7 +9,9 @@
 Each example's strategy is chosen round-robin from a seeded offset, so any five consecutive examples use
 all five. When a strategy cannot be realised (a response too short to truncate, a call that failed, a
 reply that is empty or equal to the good response) the example falls back to ``truncated`` and then to
-``verbose``; the strategy recorded is the one that produced the text. An example none can serve is dropped.
+``verbose``; the strategy recorded is the one that produced the text, and the failure is reported (in
+``failures``: strategy -> why, which the generation report and the dataset card show), never replaced
+silently. An example none can serve is dropped.
 """
 
 from __future__ import annotations
@@ -63,20 +65,24 @@ def _usable(bad: str | None, good: str) -> bool:
     return bool(bad and bad.strip() and bad.strip() != good.strip())
 
 
-async def _weak(gateway: Any, task: str, user: str, temperature: float) -> str | None:
+async def _weak(gateway: Any, task: str, user: str, temperature: float,
+                failures: dict[str, str]) -> str | None:
     messages = prompts.render("generate_weak", task=task, input=user)
     try:
         reply = await gateway.complete(WEAK_ROLE, messages, stage="generate", temperature=temperature,
                                        max_tokens=1024)
     except FATAL:
         raise
-    except TunesmithError:
+    except TunesmithError as exc:
+        failures["weak_model"] = f"the weak model's call failed: {str(exc)[:160]}"
         return None
     return reply.text.strip() or None
 
 
-async def _degrade(gateway: Any, task: str, items: list[tuple[str, str, str]], use_cache: bool) -> dict[int, str]:
+async def _degrade(gateway: Any, task: str, items: list[tuple[str, str, str]], use_cache: bool,
+                   failures: dict[str, str] | None = None) -> dict[int, str]:
     """Worse responses by a model for (input, good response, strategy) items; {item position: text}."""
+    failures = {} if failures is None else failures
     if not items:
         return {}
     messages = prompts.render(
@@ -88,7 +94,9 @@ async def _degrade(gateway: Any, task: str, items: list[tuple[str, str, str]], u
                                          use_cache=use_cache)
     except FATAL:
         raise
-    except TunesmithError:
+    except TunesmithError as exc:
+        for _, _, strategy in items:
+            failures[strategy] = f"the {DEGRADE_ROLE} model's call failed: {str(exc)[:160]}"
         return {}
     out: dict[int, str] = {}
     for r in batch.responses:
@@ -105,8 +113,11 @@ async def make_rejected(
     *,
     use_cache: bool = True,
     temperature: float = 0.9,
+    failures: dict[str, str] | None = None,
 ) -> list[tuple[str, str] | None]:
-    """For each (input, good response) and wanted strategy: (strategy used, bad response), or None."""
+    """For each (input, good response) and wanted strategy: (strategy used, bad response), or None.
+    ``failures`` collects, per strategy that could not be realised for some example, why."""
+    failures = {} if failures is None else failures
     out: list[tuple[str, str] | None] = [None] * len(pairs)
     wanted = list(strategies)
     for k, (_, good) in enumerate(pairs):
@@ -115,19 +126,25 @@ async def make_rejected(
             if _usable(cut, good):
                 out[k] = ("truncated", cut)  # type: ignore[arg-type]
             else:
+                failures.setdefault("truncated", "a good response was too short to cut")
                 wanted[k] = "verbose"
     weak_idx = [k for k, s in enumerate(wanted) if s == "weak_model"]
     model_idx = [k for k, s in enumerate(wanted) if s in MODEL_STRATEGIES]
-    weak_task = asyncio.gather(*(_weak(gateway, task, pairs[k][0], temperature) for k in weak_idx))
-    degrade_task = _degrade(gateway, task, [(pairs[k][0], pairs[k][1], wanted[k]) for k in model_idx], use_cache)
+    weak_task = asyncio.gather(*(_weak(gateway, task, pairs[k][0], temperature, failures) for k in weak_idx))
+    degrade_task = _degrade(gateway, task, [(pairs[k][0], pairs[k][1], wanted[k]) for k in model_idx], use_cache,
+                            failures)
     weak_texts, degraded = await asyncio.gather(weak_task, degrade_task)
     for k, text in zip(weak_idx, weak_texts):
         if _usable(text, pairs[k][1]):
             out[k] = ("weak_model", text)
+        else:
+            failures.setdefault("weak_model", "the weak model's answer was empty or the same as the good response")
     for pos, k in enumerate(model_idx):
         text = degraded.get(pos)
         if _usable(text, pairs[k][1]):
             out[k] = (wanted[k], text)  # type: ignore[assignment]
+        else:
+            failures.setdefault(wanted[k], "the model's worse response was missing, empty or the same as the good one")
     # fallbacks: truncated, then verbose (one more call for whatever is still missing)
     missing = []
     for k, (_, good) in enumerate(pairs):
@@ -138,7 +155,8 @@ async def make_rejected(
             elif wanted[k] != "verbose":
                 missing.append(k)
     if missing:
-        more = await _degrade(gateway, task, [(pairs[k][0], pairs[k][1], "verbose") for k in missing], use_cache)
+        more = await _degrade(gateway, task, [(pairs[k][0], pairs[k][1], "verbose") for k in missing], use_cache,
+                              failures)
         for pos, k in enumerate(missing):
             if _usable(more.get(pos), pairs[k][1]):
                 out[k] = ("verbose", more[pos])

@@ -14,6 +14,7 @@ Scale-up, projection and resume live in :mod:`core.generate.pipeline_scale`.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any, Iterable
 
 from core.errors import TunesmithError
@@ -41,7 +42,7 @@ from core.generate.pipeline_common import (  # noqa: F401  (re-exported: the pip
     usage_delta,
     usage_now,
 )
-from core.generate.pipeline_state import AttemptRecord, PilotRun
+from core.generate.pipeline_state import AttemptRecord, PilotFeedback, PilotRun
 from core.models.data import GenerationReport, TrainingExample
 from core.models.project import now
 from core.project import Project
@@ -51,8 +52,8 @@ MAX_FEEDBACK_LINES = 12
 # reason code (exact, else a word in it) -> the instruction the generator gets when many examples fail for it
 REASON_INSTRUCTIONS: dict[str, str] = {
     # length
-    "too_short": "Many responses were too short: write complete, substantive responses that fully answer "
-                 "the request (several sentences, not one line).",
+    "too_short": "Many responses were below the minimum length: give the complete response the task asks for, "
+                 "never a fragment of it.",
     "too_long": "Many responses were too long: keep each response focused and well within the length limit.",
     # format
     "wrong_format": "Many examples were in the wrong format: follow the JSON schema exactly.",
@@ -109,11 +110,15 @@ REASON_INSTRUCTIONS: dict[str, str] = {
 }
 
 
-def instruction_for(reason: str, filter_name: str = "") -> str:
-    """One human-readable instruction for a rejection reason code."""
+def instruction_for(reason: str, filter_name: str = "", template: Any = None) -> str:
+    """One human-readable instruction for a rejection reason code (the template's steps listed for a
+    missing-steps rejection, so the retry asks for exactly what the filter checks)."""
     from core.generate.filters.chain import REASON_HINTS
 
     code = reason.lower()
+    if code == "missing_template_steps" and template is not None:
+        return (f"Many responses skipped steps of the {template.framework} response template: cover every one "
+                f"of its steps, in this order, in every in-scope response: " + "; ".join(template.steps) + ".")
     if code in REASON_INSTRUCTIONS:
         return REASON_INSTRUCTIONS[code]
     if code in REASON_HINTS:
@@ -186,6 +191,11 @@ async def _arun_pilot(project: Project, gateway: Any, *, progress: Progress | No
         own_ctx_embedder = embedder is None and ctx.embedder is not None
         started_at, t0 = now(), time.monotonic()
         before = usage_now(gw)
+        notes = await run_notes(project, ctx, gw, strategy)
+        notes.extend(expire_feedback(fb, ctx))
+        generator.feedback[:] = fb.lines()
+        for note in notes:
+            say(progress, "pilot", f"note: {note}")
         say(progress, "pilot", f"pilot: {cfg.pilot_size} examples · strategy {strategy.name} ({strategy.reason}) · "
                                f"model {model}" + (f" · {len(fb.lines())} feedback notes" if fb.lines() else ""))
         attempts: list[AttemptRecord] = []
@@ -210,9 +220,11 @@ async def _arun_pilot(project: Project, gateway: Any, *, progress: Progress | No
                                    + (f" · top reasons: {', '.join(record.top_reasons)}" if top else ""))
             if rate >= target or attempt == cfg.max_pilot_retries:
                 break
-            added = [instruction_for(r, f) for f, r, _ in top]
+            added = [instruction_for(r, f, strategy.template) for f, r, _ in top]
             added = [a for a in dict.fromkeys(added) if a not in fb.filter_instructions]
+            causes = {instruction_for(r, f, strategy.template): feedback_cause(r, ctx) for f, r, _ in top}
             fb.filter_instructions = [*fb.filter_instructions, *added][-MAX_FEEDBACK_LINES:]
+            fb.filter_causes = {a: fb.filter_causes.get(a) or causes.get(a, "") for a in fb.filter_instructions}
             record.instructions_added = added
             generator.feedback[:] = fb.lines()
             say(progress, "pilot", f"pass rate below {target:.0%}: retrying with adjusted prompts"
@@ -231,6 +243,12 @@ async def _arun_pilot(project: Project, gateway: Any, *, progress: Progress | No
         merge_stats(report.filters, outcome.stats)
         category_stats(report.categories, kept, rejected)
         rejection_counts(report.rejections_by_reason, outcome.log_rows, rejected_ids)
+        report.planned_by_kind = dict(Counter(c.kind for c in cells for _ in range(c.count)))
+        report.kept_by_kind = dict(Counter(e.kind for e in kept))
+        report.rejected_strategies = dict(sorted(Counter(e.rejected_strategy for e in kept
+                                                         if e.rejected_strategy).items()))
+        report.failed_strategies = dict(getattr(generator, "failed_strategies", {}) or {})
+        report.notes = [*notes, *mix_notes(report)]
         scores = diversity_scores(outcome)
         if scores:
             report.diversity_mean_similarity = round(sum(scores) / len(scores), 4)
@@ -266,3 +284,65 @@ def run_pilot(project: Project, gateway: Any = None, **kwargs: Any) -> Generatio
     from core.llm.gateway import run_sync
 
     return run_sync(arun_pilot(project, gateway, **kwargs))
+
+
+# ---------------------------------------------------------------- what a run must say
+
+
+async def run_notes(project: Project, ctx: Any, gw: Any, strategy: Any) -> list[str]:
+    """What a generation run tells the user before it starts: the judge's check against the eval set,
+    the rule-based checks the eval set's references fail (not enforced), how the "auto" thresholds were
+    set, and when one model plays every role."""
+    from core.generate.filters.chain import THRESHOLD_NOTES
+    from core.generate.filters.judge_check import check_judge
+    from core.llm.roles import same_model_notes
+
+    notes: list[str] = []
+    check = await check_judge(ctx)
+    if check is not None and not check.trusted:
+        notes.append(check.note)
+    notes.extend(f"threshold: {n}" for n in ctx.extras.get(THRESHOLD_NOTES, []))
+    roles = ("generator", "weak", "judge") if project.meta.training_method in ("dpo", "kto") else ("generator", "judge")
+    notes.extend(same_model_notes(project.meta.models, roles))
+    return notes
+
+
+def mix_notes(report: GenerationReport) -> list[str]:
+    """A kind of example the filters kept none (or far too few) of."""
+    out = []
+    for kind, want in report.planned_by_kind.items():
+        got = report.kept_by_kind.get(kind, 0)
+        if want and got < want / 2:
+            out.append(f"{kind} examples: only {got} of {want} planned passed the filters")
+    return out
+
+
+def feedback_cause(code: str, ctx: Any) -> str:
+    """What a filter instruction answers: the reason code and the settings that made the filter reject
+    (when they change, the instruction's cause is gone)."""
+    meta = ctx.project.meta
+    t = ctx.thresholds
+    setting = {
+        "too_short": f"min_length={t.min_length}", "too_long": f"max_length={t.max_length}",
+        "near_duplicate": f"diversity_threshold={t.diversity_threshold}",
+        "missing_template_steps": "template=" + "|".join(ctx.template_steps),
+        "low_framework_adherence": "template=" + "|".join(ctx.template_steps),
+        "refusal_missing": f"refusal={ctx.refusal.message}", "unexpected_refusal": f"refusal={ctx.refusal.message}",
+    }.get(code, "")
+    return f"{code}|{meta.task_type}|{meta.training_method}|{setting}"
+
+
+def expire_feedback(fb: PilotFeedback, ctx: Any) -> list[str]:
+    """Drop the filter instructions whose cause is gone (the task type, method or the setting behind the
+    rejection changed since they were added); returns a note per dropped one."""
+    live, notes = [], []
+    for line in fb.filter_instructions:
+        cause = fb.filter_causes.get(line, "")
+        code = cause.split("|", 1)[0]
+        if cause and feedback_cause(code, ctx) != cause:
+            notes.append(f"an earlier adjustment no longer applies (its settings changed) and was dropped: {line}")
+        else:
+            live.append(line)
+    fb.filter_instructions = live
+    fb.filter_causes = {k: v for k, v in fb.filter_causes.items() if k in live}
+    return notes

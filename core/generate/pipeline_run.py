@@ -1,9 +1,12 @@
 """One start or resume of a scale-up: the streaming loop of :mod:`core.generate.pipeline_scale`.
 
-Chunks of one request each run as concurrent tasks, topped up while the kept examples plus those expected
-from the work in flight stay below the target; finished examples wait in a buffer; up to
+Every quota cell of the plan is topped up to its own quota (:mod:`core.generate.quota_book`): chunks of one
+request each, for the cell that needs most, run as concurrent tasks while any cell still needs examples
+beyond what its work on the way is expected to keep; finished examples wait in a buffer; up to
 :data:`MAX_FLUSHES` batches are filtered at once while generation goes on; each filtered batch becomes a
 part (log, rejected examples, part, then the state: atomic writes in a worker thread, one batch at a time).
+A cell that keeps failing gets its own prompt adjustment from its rejection reasons; one that is still
+short once its attempt budget is spent is reported short (the run ends without it).
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import asyncio
 import math
 import random
 import time
-from collections import deque
 from typing import Any
 
 from core import store
@@ -21,6 +23,7 @@ from core.generate import pipeline as pl
 from core.generate import pipeline_state as ps
 from core.generate.pipeline_parts import aux_path, part_size, scale_dir
 from core.generate.pipeline_state import PartInfo, ScaleState
+from core.generate.quota_book import QuotaBook, key_of
 from core.llm.errors import BudgetExceeded, CircuitOpen
 from core.models.data import QualityLogRow, TrainingExample
 from core.models.project import now
@@ -29,18 +32,14 @@ from core.project import Project
 HEARTBEAT_S = 10.0
 MAX_FLUSHES = 4  # batches filtered at once (the filters' judge calls overlap; parts are numbered as written)
 MAX_EMPTY_TASKS = 25  # cells in a row that produced nothing: the generator is stuck
-RECENT_CHECKED = 200  # examples the running pass rate is measured over
-SAFETY_SIGMAS = 2.0  # margin on the expected kept count of the work in flight (see ScaleRun.needed)
+RECENT_CHECKED = 200  # examples the running pass rate is measured over (batch sizes)
 
 
 class ScaleRun:
     """One start or resume of a scale run."""
 
     def __init__(self, project: Project, gw: Any, generator: Any, ctx: Any, state: ScaleState,
-                 prior_rate: float, progress: pl.Progress | None):
-        from core.generate.plan import plan_cells
-
-        self.plan_cells = plan_cells
+                 prior_rate: float, progress: pl.Progress | None, kept: list[TrainingExample] | None = None):
         self.project, self.gw, self.generator, self.ctx, self.state = project, gw, generator, ctx, state
         self.progress = progress
         self.prior_rate = prior_rate
@@ -58,9 +57,10 @@ class ScaleRun:
         self.base["failed_requests"] = state.failed_requests
         self.gen_failed0 = self._gen_failed()
         self.buffer: list[TrainingExample] = []
-        self.queue: deque[Any] = deque()
-        self.inflight: dict[asyncio.Task, int] = {}
+        self.inflight: dict[asyncio.Task, Any] = {}  # generating tasks -> their cell
         self.flushing: dict[asyncio.Task, int] = {}  # filtering batches -> their sizes
+        self.book = book_of(state, prior_rate, kept or [])
+        generator.cell_feedback = dict(state.cell_feedback)
         self.write_lock = asyncio.Lock()
         self.writes: set[asyncio.Future] = set()
         self.errors: list[str] = []
@@ -85,8 +85,8 @@ class ScaleRun:
     # ------------------------------------------------------------ estimates
 
     def rate(self) -> float:
-        """Pass rate of the last :data:`RECENT_CHECKED` examples filtered (the rate drifts: the more is
-        kept, the more the diversity filter finds too close), with the pilot's as a prior worth 20."""
+        """Pass rate of the last :data:`RECENT_CHECKED` examples filtered, with the pilot's as a prior worth 20
+        (sizes the filtering batches; each cell's own need uses :meth:`QuotaBook.rate`)."""
         kept = checked = 0
         for part in reversed(self.state.parts):
             kept, checked = kept + part.kept, checked + part.checked
@@ -97,24 +97,15 @@ class ScaleRun:
 
     def pending(self) -> int:
         """Examples generated or being generated that the filters have not judged yet."""
-        return len(self.buffer) + sum(self.flushing.values()) + sum(self.inflight.values())
+        return sum(self.book.pending.values())
 
     def needed(self) -> int:
-        """Examples still to generate (before filtering) to reach the target, given the work in flight.
-
-        The work in flight is counted at the running pass rate less a margin of ``SAFETY_SIGMAS`` standard
-        deviations of its kept count (binomial): without it, about every other run falls a few examples
-        short at the end and has to send a whole generate → critique → filter chain for them while the rest
-        of the provider's slots sit idle. The margin costs a few surplus examples (dropped when finalising).
-        """
-        rate, pending = self.rate(), self.pending()
-        margin = SAFETY_SIGMAS * math.sqrt(pending * rate * (1 - rate))
-        missing = self.state.target - self.state.kept - rate * pending + margin
-        return math.ceil(missing / rate) if missing > 0 else 0
+        """Examples still to generate, summed over the cells (see :meth:`QuotaBook.need`)."""
+        return self.book.total_need()
 
     def winding_down(self) -> bool:
         """Nothing more will be generated unless the filters reject more than expected."""
-        return bool(self.inflight) and not self.queue and self.needed() <= 0
+        return bool(self.inflight) and self.needed() <= 0
 
     # ------------------------------------------------------------ generation
 
@@ -122,42 +113,33 @@ class ScaleRun:
         """Examples per filtering batch: enough for about one part of kept examples."""
         return math.ceil(self.size / self.rate())
 
-    def plan(self) -> None:
-        """Queue the whole remaining need at once (exact quotas), cut into one-request chunks and shuffled,
-        so examples flow steadily and stopping anywhere leaves no kind or category short."""
+    def top_up(self) -> None:
+        """Start one-request chunks for the cells that need most, until the work in flight is expected to
+        fill every cell: a few more than the gateway's concurrency at once (each chunk has one request out
+        at a time, so the gateway stays busy while the filters' own model calls do not queue behind a
+        flood), none while two batches already wait for the filters."""
         from core.generate.generator import MAX_PER_REQUEST
         from core.generate.plan import Cell
 
-        self.state.waves += 1
-        chunks = [Cell(c.kind, c.category, c.difficulty, min(MAX_PER_REQUEST, c.count - i), c.exercises)
-                  for c in self.plan_cells(self.project, self.needed(), seed=self.state.waves)
-                  for i in range(0, c.count, MAX_PER_REQUEST)]
-        random.Random(f"{self.project.slug}:{self.state.waves}").shuffle(chunks)
-        self.queue.extend(chunks)
-
-    def top_up(self) -> None:
-        """Start chunks until the work in flight is expected to reach the target: a few more than the
-        gateway's concurrency at once (each chunk has one request out at a time, so the gateway stays busy
-        while the filters' own model calls do not queue behind a flood), none while two batches already
-        wait for the filters."""
         concurrency = int(getattr(getattr(self.gw, "limiter", None), "max_concurrency", 16))
         limit = 2 * concurrency
         while len(self.inflight) < limit and len(self.buffer) < 2 * self.batch_size():
-            if self.needed() <= 0:
-                self.queue.clear()  # planned work no longer needed
+            key = self.book.pick()
+            if key is None:
                 return
-            if not self.queue:
-                self.plan()
-                if not self.queue:
-                    return
-            cell = self.queue.popleft()
+            kind, category, difficulty, exercises = key.split("|", 3)
+            n = min(MAX_PER_REQUEST, self.book.need(key))
+            cell = Cell(kind, category, difficulty, n, exercises)
+            self.book.start(key, n)
             task = asyncio.ensure_future(
                 pl.generate_cells(self.generator, [cell], "scale", self.state.offsets, self.errors))
-            self.inflight[task] = cell.count
+            self.inflight[task] = cell
 
     def collect(self, task: asyncio.Task) -> None:
-        self.inflight.pop(task, None)
+        cell = self.inflight.pop(task, None)
         examples = task.result()  # raises the fatal errors
+        if cell is not None:  # what did not come back is no longer on its way
+            self.book.settle(key_of(cell), cell.count - sum(1 for ex in examples if key_of(ex) == key_of(cell)))
         fresh = []
         for ex in examples:
             if ex.id in self.seen:
@@ -172,6 +154,19 @@ class ScaleRun:
             last = f" (last error: {self.errors[-1]})" if self.errors else ""
             raise TunesmithError(f"the generator produced nothing for {self.empty_tasks} cells in a row{last}")
 
+    def adjust_cells(self) -> None:
+        """A cell that keeps failing gets its own prompt adjustment: its top rejection reasons as
+        instructions, in addition to the run's feedback (see :meth:`QuotaBook.struggling`)."""
+        feedback = self.generator.cell_feedback
+        for key in self.book.quotas:
+            if key in feedback or not self.book.struggling(key):
+                continue
+            reasons = self.book.top_reasons(key)
+            feedback[key] = [pl.instruction_for(r) for r in reasons]
+            kind, category, difficulty, _ = key.split("|", 3)
+            self.emit(message=f"{kind} / {category} / {difficulty} keeps failing ({', '.join(reasons)}): "
+                              f"its prompt is adjusted")
+
     # ------------------------------------------------------------ filtering and parts
 
     async def flush(self, batch: list[TrainingExample]) -> None:
@@ -184,6 +179,10 @@ class ScaleRun:
         rejected = [pl.example_of(r) for r in outcome.rejected]
         rejected_ids = {ex.id for ex in rejected}
         rows = pl.failed_rows(outcome.log_rows, rejected_ids)
+        for ex in batch:
+            self.book.settle(key_of(ex), 1)
+        self.book.record(kept, [(ex, [r.reason_code for r in fails]) for ex, fails in outcome.rejected])
+        self.adjust_cells()
         async with self.write_lock:
             number = self.next_part
             self.next_part += 1
@@ -230,6 +229,11 @@ class ScaleRun:
         s.provider_retries = int(self.base["provider_retries"] + self._retries() - self.retries0)
         s.failed_requests = int(self.base["failed_requests"] + self.failed_requests())
         s.last_error = self.last_error() or s.last_error
+        s.cell_checked = {k: int(v) for k, v in self.book.checked.items() if v}
+        s.cell_reasons = {k: dict(c) for k, c in self.book.reasons.items() if c}
+        s.exhausted = sorted(self.book.exhausted)
+        s.cell_feedback = dict(getattr(self.generator, "cell_feedback", {}) or {})
+        s.failed_strategies = {**s.failed_strategies, **(getattr(self.generator, "failed_strategies", {}) or {})}
         if status:
             s.status = status  # type: ignore[assignment]
             s.pause_reason = reason
@@ -286,7 +290,7 @@ class ScaleRun:
             for task in [t for t in self.flushing if t.done()]:
                 del self.flushing[task]
                 task.result()
-            if s.kept >= s.target:
+            if self.book.complete() and not self.flushing:
                 break
             self.top_up()
             n = self.batch_size()
@@ -298,6 +302,8 @@ class ScaleRun:
                 self.flushing[asyncio.ensure_future(self.flush(batch))] = len(batch)
             waits = [*self.inflight, *self.flushing]
             if not waits:
+                if self.book.complete():
+                    break
                 if s.checked > 10 * s.target + 200:
                     raise TunesmithError(f"the filters rejected almost everything ({s.kept} kept of {s.checked}); "
                                          f"see {self.project.path(ps.QUALITY_LOG)}")
@@ -310,3 +316,19 @@ class ScaleRun:
                 self.emit(message=f"{len(self.inflight)} cells generating, "
                                   f"{len(self.buffer) + sum(self.flushing.values())} examples at the filters")
         await self._cancel()  # the target is reached: work still in flight is not needed
+
+
+def book_of(state: ScaleState, prior: float, kept: list[TrainingExample]) -> QuotaBook:
+    """The quota book of a scale run: its plan and per-cell counts from the state, kept counts from the
+    examples on disk (the source of truth)."""
+    from collections import Counter
+
+    book = QuotaBook(dict(state.quotas), prior=prior)
+    for ex in kept:
+        book.kept[book.place(key_of(ex))] += 1
+    book.checked.update(state.cell_checked)
+    for key, kept_n in list(book.kept.items()):  # a part written after the last state save
+        book.checked[key] = max(book.checked[key], kept_n)
+    book.reasons = {k: Counter(v) for k, v in state.cell_reasons.items()}
+    book.exhausted = set(state.exhausted)
+    return book

@@ -42,7 +42,14 @@ __all__ = ["BudgetTooLow", "Projection", "projection", "check_budget", "arun_sca
 def _new_state(project: Project, target: int, eval_hash: str, strategy: Any, model: str) -> ScaleState:
     run = project.read_or(ps.PILOT_RUN, ps.PilotRun)
     return ScaleState(target=target, pilot_id=run.pilot_id if run else "", eval_hash=eval_hash,
-                      strategy=strategy.name, model=model, started_at=now())
+                      strategy=strategy.name, model=model, started_at=now(), quotas=quotas_for(project, target))
+
+
+def quotas_for(project: Project, target: int) -> dict[str, int]:
+    """The scale run's fixed plan: every quota cell's key and count (core/generate/plan.py)."""
+    from core.generate.plan import plan_cells
+
+    return {c.key: c.count for c in plan_cells(project, target, seed=0)}
 
 
 def _start_fresh(project: Project) -> None:
@@ -98,8 +105,12 @@ async def _arun_scale(project: Project, gateway: Any, *, target: int | None, res
         if state.eval_hash and state.eval_hash != eval_hash:
             raise StageNotReady("the eval set changed since this scale-up started (its leakage check used the old "
                                 f"one); start over: tunesmith generate {project.slug} --scale --restart")
-        if target is not None:
+        if target is not None and target != state.target:
             state.target = target
+            state.quotas = {}
+        if not state.quotas:  # a run started before per-cell quotas, or a new target
+            state.quotas = quotas_for(project, state.target)
+        state.exhausted = []  # a resumed run tries the cells it gave up on again
     elif state is not None and state.status != "complete" and not restart:
         raise TunesmithError(
             f"a scale-up is in progress ({state.kept}/{state.target} kept): continue it with "
@@ -114,7 +125,9 @@ async def _arun_scale(project: Project, gateway: Any, *, target: int | None, res
         if resume:
             assert state is not None
             kept = reconcile(project, state)
-            if state.status == "complete" and state.kept >= state.target:
+            from core.generate.pipeline_run import book_of
+
+            if state.status == "complete" and book_of(state, 0.7, kept).complete():
                 return ds.finalise(project, state, kept, progress=progress)
         else:
             kept = []
@@ -131,8 +144,10 @@ async def _arun_scale(project: Project, gateway: Any, *, target: int | None, res
         state.status, state.pause_reason, state.runs = "running", "", state.runs + 1
         project.write(ps.SCALE_STATE, state)
         fb = pl.load_feedback(project)
-        generator = Generator(project, gw, strategy, feedback=fb.lines(), avoid=[])
         ctx = build_context(project, gw, embedder=embedder, tokenizer=tokenizer)
+        notes = [*await pl.run_notes(project, ctx, gw, strategy), *pl.expire_feedback(fb, ctx)]
+        pl.save_feedback(project, fb)
+        generator = Generator(project, gw, strategy, feedback=fb.lines(), avoid=[])
         generator.avoid = ctx.avoid  # the diversity filter's near-misses: "avoid these" in the prompts
         if kept:
             ds.remember_kept(ctx, kept)
@@ -140,10 +155,13 @@ async def _arun_scale(project: Project, gateway: Any, *, target: int | None, res
                f"{len(state.parts)} parts)" if resume else "") + f" · parts of ~{part_size(state.target)} · "
                f"strategy {strategy.name} · model {model}")
         prior = pilot_pass_rate(project)
-        run = _Run(project, gw, generator, ctx, state, prior, progress)
+        for note in notes:
+            pl.say(progress, "scale", f"note: {note}")
+        run = _Run(project, gw, generator, ctx, state, prior, progress, kept)
         await run.run()
         run.save("complete")
-        return ds.finalise(project, state, load_parts(project), progress=progress, tokenizer=ctx.tokenizer)
+        return ds.finalise(project, state, load_parts(project), progress=progress, tokenizer=ctx.tokenizer,
+                           notes=notes)
     finally:
         if embedder is None and ctx is not None and ctx.embedder is not None:
             ctx.embedder.close()

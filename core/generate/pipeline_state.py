@@ -63,6 +63,8 @@ class PilotFeedback(Strict):
     and the reviewer's notes from rejected spot-checks. The scale-up uses the same feedback."""
 
     filter_instructions: list[str] = Field(default_factory=list)
+    filter_causes: dict[str, str] = Field(default_factory=dict, description="instruction -> the reason code and "
+                                                                            "settings it answers (expiry)")
     review_notes: list[str] = Field(default_factory=list)
     updated_at: datetime | None = None
 
@@ -126,6 +128,14 @@ class ScaleState(Strict):
     categories: dict[str, FilterStats] = Field(default_factory=dict)
     offsets: dict[str, int] = Field(default_factory=dict)
     waves: int = 0
+    # per quota cell (core/generate/quota_book.py): the plan, what the filters checked and why they
+    # rejected, the cells given their own prompt adjustment and those given up on
+    quotas: dict[str, int] = Field(default_factory=dict)
+    cell_checked: dict[str, int] = Field(default_factory=dict)
+    cell_reasons: dict[str, dict[str, int]] = Field(default_factory=dict)
+    cell_feedback: dict[str, list[str]] = Field(default_factory=dict)
+    exhausted: list[str] = Field(default_factory=list)
+    failed_strategies: dict[str, str] = Field(default_factory=dict)  # DPO/KTO rejected strategies that failed
     seen_ids: list[str] = Field(default_factory=list)
     requests: int = 0
     cache_hits: int = 0

@@ -127,6 +127,13 @@ def _pct(stats: Any) -> str:
     return f"{stats.pass_rate:.0%} ({stats.passed}/{stats.checked})"
 
 
+def meta_notes(project: Project) -> list[str]:
+    """The task type decision, as the card states it."""
+    from core.task_type import describe
+
+    return [f"Task type: {describe(project.meta)}"]
+
+
 def card_text(project: Project, s: GenerationSummary) -> str:
     from huggingface_hub import DatasetCardData
 
@@ -148,7 +155,7 @@ def card_text(project: Project, s: GenerationSummary) -> str:
     lines = [f"---\n{data.to_yaml()}\n---", "", f"# {meta.name}: {method.upper()} training data", "",
              "Synthetic training data generated with tunesmith from a domain expert's interview, approved scope "
              "boundaries and input taxonomy.", "", "## Task", "", meta.task, "",
-             f"Task type: {meta.task_type.replace('_', ' ')}.", "", "## Format", ""]
+             "## Format", ""]
     if v is not None:
         lines += [f"TRL {v.format.replace('_', ' ')} format for `{v.trainer}`: columns "
                   + ", ".join(f"`{c}`" for c in v.columns) + ". Every message is a `{role, content}` dict.",
@@ -160,6 +167,19 @@ def card_text(project: Project, s: GenerationSummary) -> str:
               "```", "", "## Sizes", "", "| split | examples |", "|---|---|"]
     lines += [f"| {k} | {n} |" for k, n in s.splits.items()] + [f"| total | {total} |", ""]
     lines += ["## Generation", "", f"- Strategy: {s.strategy} — {s.strategy_reason}", f"- Model: `{s.model}`"]
+    from core.refusal import rule_for
+    from core.response_template import template_for
+
+    template = template_for(project)
+    if template is not None:
+        lines += [f"- Response template ({template.reason}): " + "; ".join(
+            f"{i}. {step}" for i, step in enumerate(template.steps, 1))]
+    else:
+        lines += ["- Response template: none (responses follow no framework template)"]
+    lines += [f"- Refusals open with the project's refusal sentence or another refusal phrase: "
+              f"\"{rule_for(project).message}\""]
+    for note in meta_notes(project):
+        lines += [f"- {note}"]
     if sc is not None:
         tokens = sc.prompt_tokens + sc.completion_tokens
         lines += [f"- Scale-up: {sc.generated} generated and filtered ({sc.pass_rate:.0%} passed), {sc.kept} in the "
@@ -170,6 +190,17 @@ def card_text(project: Project, s: GenerationSummary) -> str:
     if pi is not None:
         lines += [f"- Pilot: {pi.generated} generated, {pi.kept} kept ({pi.pass_rate:.0%}), {pi.retries} "
                   f"retr{'y' if pi.retries == 1 else 'ies'} with adjusted prompts"]
+    if sc is not None and sc.planned_by_kind:
+        lines += ["", "## Mix", "", "| kind | planned | kept |", "|---|---|---|"]
+        lines += [f"| {k} | {n} | {sc.kept_by_kind.get(k, 0)} |" for k, n in sc.planned_by_kind.items()]
+    rep = sc or pi
+    if rep is not None and rep.rejected_strategies:
+        total = sum(rep.rejected_strategies.values())
+        lines += ["", "Rejected responses (DPO / KTO) were made by: " + ", ".join(
+            f"{k} {n} ({n / total:.0%})" for k, n in rep.rejected_strategies.items()) + "."]
+        lines += [f"The {k} strategy failed: {why}." for k, why in rep.failed_strategies.items()]
+    if rep is not None and rep.notes:
+        lines += ["", "## Warnings", ""] + [f"- {n}" for n in rep.notes]
     lines += ["", "## Quality filters", ""]
     if sc is not None and sc.filters:
         lines += ["| filter | pass rate |", "|---|---|"] + [f"| {k} | {_pct(f)} |" for k, f in sc.filters.items()]

@@ -12,15 +12,17 @@ The spec's table, by the knowledge base's task_type:
 
 A training method that needs bad responses (dpo, kto) makes "auto" contrastive whatever the task type.
 ``generation_strategy`` (few_shot, template, contrastive, cot) overrides the prompt style; the task type's
-checks (self-critique, verification) stay, and cot always verifies. Template mode puts the response steps
-of a framework template (knowledge_base.frameworks[].template) into every in-scope response: with "auto"
-when framework_mode is enabled, with "template" whenever the knowledge base has a template.
+checks (self-critique, verification) stay, and cot always verifies. Whether in-scope responses follow a
+framework's response template is decided by :mod:`core.response_template` (whatever the strategy); the
+plan carries that decision, so the prompts and the filters read the same steps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
+
+from core.response_template import ResponseTemplate
 
 STRATEGIES: tuple[str, ...] = ("few_shot", "template", "contrastive", "cot", "seed_diversification")
 OVERRIDES: tuple[str, ...] = ("auto", "few_shot", "template", "contrastive", "cot")
@@ -50,35 +52,20 @@ class StrategyPlan:
     self_critique: bool  # instruction-following: critique + revise
     verify: bool  # transformation / reasoning: a verification pass
     contrastive: bool  # preference: chosen by the strong model, rejected by the weak model / degradations
-    template_steps: tuple[str, ...]  # framework template steps when template mode is on
+    template_steps: tuple[str, ...]  # the response template's steps (core/response_template.py), or ()
     reason: str  # one line: why this strategy (shown to the user)
-
-
-def _enabled(framework_mode: Any) -> bool:
-    if isinstance(framework_mode, str):
-        return framework_mode.strip().lower() in ("enabled", "true", "yes", "on")
-    return bool(framework_mode)
-
-
-def _template(frameworks: Sequence[Any]) -> tuple[str, tuple[str, ...]]:
-    """(framework name, steps) of the first framework with a template; ("", ()) when none has one."""
-    for fw in frameworks or ():
-        name = fw.get("name", "") if isinstance(fw, dict) else getattr(fw, "name", "")
-        steps = fw.get("template", ()) if isinstance(fw, dict) else getattr(fw, "template", ())
-        steps = tuple(s.strip() for s in steps or () if s and s.strip())
-        if steps:
-            return str(name), steps
-    return "", ()
+    template: ResponseTemplate | None = None
 
 
 def choose_strategy(
     task_type: str,
     generation_strategy: str,
     training_method: str,
-    framework_mode: bool,
-    frameworks: list,
+    template: ResponseTemplate | None = None,
 ) -> StrategyPlan:
-    """The strategy for a project; see the module docstring for the rules."""
+    """The strategy for a project; see the module docstring for the rules. ``template`` is the project's
+    response-template decision (:func:`core.response_template.template_for`): the strategy carries it
+    unchanged, so the generator is asked for exactly the steps the filters check."""
     if task_type not in TABLE:
         raise ValueError(f"unknown task_type {task_type!r} (known: {', '.join(TABLE)})")
     choice = (generation_strategy or "auto").strip().lower()
@@ -87,9 +74,8 @@ def choose_strategy(
     name, role, critique, verify, why = TABLE[task_type]
     kind = task_type.replace("_", "-")
     needs_bad = training_method in CONTRASTIVE_METHODS
-    fw_name, steps = _template(frameworks)
     notes: list[str] = []
-    if choice == "template" and not steps:
+    if choice == "template" and template is None:
         choice = "auto"
         notes.append("template was requested but the knowledge base has no framework template")
 
@@ -98,23 +84,17 @@ def choose_strategy(
         if needs_bad and name != "contrastive":
             name, role = "contrastive", "generator"
             reason += f"; {training_method.upper()} needs bad responses, so contrastive (strong + weak model)"
-        if _enabled(framework_mode) and steps:
-            notes.append(f"framework mode: responses follow the {fw_name} template ({len(steps)} steps)")
-        else:
-            steps = ()
     else:
         name = choice
         reason = f"{choice.replace('_', '-')} (set in generation_strategy) for {kind}"
         fast = task_type == "classification" and choice == "few_shot" and not needs_bad
         role = "generator_fast" if fast else "generator"
         verify = verify or choice == "cot"
-        if choice == "template":
-            notes.append(f"responses follow the {fw_name} template ({len(steps)} steps)")
-        else:
-            steps = ()
         checks = [c for c, on in (("self-critique", critique), ("verification", verify)) if on]
         if checks:
             notes.append(" and ".join(checks))
+    if template is not None:
+        notes.append(template.reason)
     if needs_bad:
         notes.append("rejected responses: weak model, truncated, off-topic, verbose, tone mismatch")
     if notes:
@@ -125,21 +105,17 @@ def choose_strategy(
         self_critique=critique,
         verify=verify,
         contrastive=needs_bad or name == "contrastive",
-        template_steps=tuple(steps),
+        template_steps=template.steps if template is not None else (),
         reason=reason,
+        template=template,
     )
 
 
 def strategy_for(project: Any, knowledge: Any = None) -> StrategyPlan:
-    """The strategy of an open project (task type and frameworks from the knowledge base when it has one)."""
-    if knowledge is None:
-        from core.models.knowledge import KnowledgeBase
-        from core.project import KNOWLEDGE_BASE
+    """The strategy of an open project: its task type (project.toml, core/task_type.py) and its response
+    template (core/response_template.py)."""
+    from core.response_template import template_for
 
-        knowledge = project.read_or(KNOWLEDGE_BASE, KnowledgeBase)
     meta = project.meta
-    cfg = meta.config.generate
-    task_type = getattr(knowledge, "task_type", None) or meta.task_type
-    frameworks = list(getattr(knowledge, "frameworks", []) or [])
-    mode = cfg.framework_mode or _enabled(getattr(knowledge, "framework_mode", False))
-    return choose_strategy(task_type, cfg.generation_strategy, meta.training_method, mode, frameworks)
+    template = template_for(project, knowledge)
+    return choose_strategy(meta.task_type, meta.config.generate.generation_strategy, meta.training_method, template)

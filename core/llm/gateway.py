@@ -1,4 +1,12 @@
-"""The one async gateway every model call goes through (litellm underneath, imported lazily)."""
+"""The one async gateway every model call goes through (litellm underneath, imported lazily).
+
+Calls to an ``api_base`` (a server of our own, or a proxy) treat timeouts as back-pressure: a
+self-hosted server queues what it cannot serve instead of answering 429, so the limiter lowers the
+concurrency when its requests time out (:mod:`core.llm.limiter`). Calls to a provider's own endpoint
+(no ``api_base``) keep timeouts as plain transient failures. At the first call to a local
+OpenAI-compatible server the gateway asks it how many requests it serves at once (llama.cpp's
+``total_slots``, :mod:`core.llm.local_server`) and never runs more than that.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +25,8 @@ from core.llm.backend import Pricing, hint_for, load_litellm
 from core.llm.cache import ResponseCache, request_key
 from core.llm.errors import BudgetExceeded, CircuitOpen, LLMError, LLMNotConfigured, StructuredOutputError, scrub
 from core.llm.limiter import AdaptiveLimiter, CircuitBreaker
-from core.llm.settings import ModelChoice, check_role, not_configured_hint, resolve
+from core.llm.local_server import NO_SLOT_INFO, is_local, probe_slots
+from core.llm.settings import ModelChoice, check_role, key_env_for, not_configured_hint, resolve
 from core.llm.usage import UsageLedger, money
 from core.models.project import ModelRoles
 
@@ -52,7 +61,8 @@ class Gateway:
     ``cache_dir``: where the response cache lives (None: no cache). ``usage_path``: a TOML file the
     per-stage usage is kept in (earlier totals are loaded, so ``budget_usd`` caps the total spent).
     ``backoff_s``/``max_backoff_s``: retry delays; ``breaker_threshold``: failed calls in a row that
-    open the circuit. Use it from one event loop at a time.
+    open the circuit. Use it from one event loop at a time. ``max_concurrency`` is lowered to a local
+    server's slot count when it tells (``server_slots``: what each API base said; None: nothing).
     """
 
     def __init__(
@@ -78,6 +88,8 @@ class Gateway:
         self.cache = ResponseCache(Path(cache_dir)) if cache_dir else None
         self.usage = UsageLedger(usage_path)
         self.pricing = Pricing()
+        self.server_slots: dict[str, int | None] = {}
+        self._probes: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[int | None]]] = {}
 
     # ------------------------------------------------------------ configuration
 
@@ -267,8 +279,11 @@ class Gateway:
             return await litellm.acompletion(**request, **extra, timeout=self.timeout_s, max_retries=0)
 
         label = f"{role} call to {choice.model}"
+        if limiter is None:
+            await self._cap_to_server(choice)
         try:
-            response = await (limiter or self.limiter).run(call, label=label, priority=priority)
+            response = await (limiter or self.limiter).run(
+                call, label=label, priority=priority, timeouts_are_backpressure=bool(choice.api_base))
         except CircuitOpen:
             raise
         except LLMError as exc:
@@ -282,6 +297,28 @@ class Gateway:
             cost_usd=completion.cost_usd,
         )
         return completion, key
+
+    async def _cap_to_server(self, choice: ModelChoice) -> None:
+        """Once per API base: ask a local OpenAI-compatible server how many requests it serves at once
+        and cap the concurrency there. Calls that arrive while the answer is awaited wait for it, so the
+        first burst already keeps to the cap. Hosted providers and remote hosts are never asked."""
+        base = choice.api_base
+        if not base or base in self.server_slots:
+            return
+        if choice.provider not in so.OPENAI_COMPATIBLE or choice.provider in NO_SLOT_INFO or not is_local(base):
+            self.server_slots[base] = None
+            return
+        loop = asyncio.get_running_loop()
+        pending = self._probes.get(base)
+        if pending is None or pending[0] is not loop or pending[1].cancelled():
+            pending = (loop, loop.create_task(probe_slots(base, os.environ.get(key_env_for(choice.model)))))
+            self._probes[base] = pending
+        slots = await asyncio.shield(pending[1])  # a caller cancelled meanwhile leaves it to the others
+        if base not in self.server_slots:
+            self.server_slots[base] = slots
+            self._probes.pop(base, None)
+            if slots:
+                self.limiter.cap(slots)
 
     def _completion(self, response: Any, model: str) -> Completion:
         choice = response.choices[0]

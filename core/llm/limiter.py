@@ -1,4 +1,14 @@
-"""Adaptive concurrency (AIMD), Retry-After, jittered retries and a circuit breaker for model calls."""
+"""Adaptive concurrency (AIMD), Retry-After, jittered retries and a circuit breaker for model calls.
+
+Back-pressure is what lowers the concurrency: a 429, and, from a self-hosted server, a timeout. A
+server of our own (llama.cpp, vLLM, Ollama, LM Studio behind an ``api_base``) does not refuse work it
+cannot serve now, it queues it: too many requests in flight show up as requests that time out, never as
+429s (observed: 16 requests against a 4-slot llama.cpp server, most cancelled at 120 s, again and again).
+So the gateway asks the limiter to treat such timeouts like a 429 (halve the limit once per congestion
+event, then retry with backoff). A timeout while no other call was in flight says nothing about
+concurrency and stays a plain transient failure. Calls whose retries run out are what the circuit
+breaker counts, so sustained timeouts still open it, with the lowered limit in the message.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +21,7 @@ import random
 import re
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Awaitable, Callable, TypeVar
 
 from core.llm.errors import CircuitOpen, LLMError, scrub
@@ -34,6 +44,7 @@ class Failure:
     transient: bool
     retry_after: float | None
     message: str
+    timeout: bool = False  # the request timed out (no answer in time), as opposed to being refused
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -68,14 +79,15 @@ def classify(exc: BaseException) -> Failure:
     message = f"{name}: {_PREFIXES.sub('', str(exc)).strip() or 'no details'}"
     message = scrub(message)[:500]
     network = isinstance(exc, (TimeoutError, ConnectionError)) or "Timeout" in name or "Connection" in name
+    timed_out = isinstance(exc, TimeoutError) or "Timeout" in name or status == 408
     if _NOT_TRANSIENT.search(message):  # reported as 429/500 by some providers, but retrying won't help
         return Failure(401 if "credential" in message.lower() else status, False, None, message)
     if status == 429 or name == "RateLimitError":
         return Failure(429, True, _retry_after(exc), message)
     if status is not None:
         transient = status in TRANSIENT_STATUS or (status >= 500 and status != 501) or network
-        return Failure(status, transient, _retry_after(exc), message)
-    return Failure(None, network, None, message)
+        return Failure(status, transient, _retry_after(exc), message, timed_out)
+    return Failure(None, network, None, message, timed_out)
 
 
 class CircuitBreaker:
@@ -180,9 +192,11 @@ class Pacer:
 
 
 class AdaptiveLimiter:
-    """Runs calls with at most ``limit`` in flight; the limit halves on a 429 and grows by 1/limit per
-    success up to ``max_concurrency``. Transient failures are retried with jittered exponential backoff.
-    Call starts are paced (see :class:`Pacer`)."""
+    """Runs calls with at most ``limit`` in flight; the limit halves on back-pressure (a 429; a timeout
+    when the caller says timeouts are back-pressure) and grows by 1/limit per success up to
+    ``max_concurrency``, which :meth:`cap` can lower (a server that says how many requests it serves).
+    Transient failures are retried with jittered exponential backoff. Call starts are paced (see
+    :class:`Pacer`)."""
 
     def __init__(
         self,
@@ -202,6 +216,7 @@ class AdaptiveLimiter:
         self.resume_at = 0.0  # monotonic time before which no call starts (Retry-After)
         self.retries = 0
         self.rate_limited = 0
+        self.timed_out = 0  # timeouts taken as back-pressure
         self._last_cut = 0.0
         self.pacer = Pacer()
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # heap: (-priority, arrival, future)
@@ -272,21 +287,36 @@ class AdaptiveLimiter:
         """Halve the limit once per congestion event: 429s of calls started before the last cut are
         echoes of the same event. Every caller waits out Retry-After."""
         self.rate_limited += 1
+        self._cut(started)
+        if retry_after:
+            self.resume_at = max(self.resume_at, time.monotonic() + retry_after)
+
+    def on_timeout(self, started: float) -> None:
+        """A call to a self-hosted server timed out while others were in flight: the server is queueing
+        more than it can serve in time. Handled as a 429 without Retry-After (the retry backs off)."""
+        self.timed_out += 1
+        self._cut(started)
+
+    def _cut(self, started: float) -> None:
         now = time.monotonic()
         if started >= self._last_cut:
             self.limit = max(1.0, self.limit / 2)
             self._last_cut = now
-        if retry_after:
-            self.resume_at = max(self.resume_at, now + retry_after)
+
+    def cap(self, slots: int) -> None:
+        """Never run more than ``slots`` calls at once (e.g. a llama.cpp server's ``total_slots``)."""
+        self.max_concurrency = max(1, min(self.max_concurrency, int(slots)))
+        self.limit = min(self.limit, float(self.max_concurrency))
 
     def backoff(self, attempt: int) -> float:
         delay = min(self.max_delay, self.base_delay * (2**attempt))
         return random.uniform(delay / 2, delay)
 
     async def run(self, call: Callable[[], Awaitable[T]], label: str = "model call", retries: int | None = None,
-                  priority: int = 0) -> T:
+                  priority: int = 0, timeouts_are_backpressure: bool = False) -> T:
         """Await ``call()`` under the limit, retrying transient failures; raise LLMError when it fails.
-        Calls waiting for a slot go by ``priority`` (higher first), then in arrival order."""
+        Calls waiting for a slot go by ``priority`` (higher first), then in arrival order.
+        ``timeouts_are_backpressure``: the call goes to a self-hosted server (see the module docstring)."""
         max_retries = self.max_retries if retries is None else retries
         attempt = 0
         while True:
@@ -303,10 +333,18 @@ class AdaptiveLimiter:
                 self.release()
                 raise
             except Exception as exc:  # classified below; anything unknown is not retried
-                self.release()
                 failure = classify(exc)
+                alongside = self.in_flight - 1  # other calls still out when this one failed
                 if failure.status == 429:
                     self.on_rate_limit(started, failure.retry_after)
+                elif failure.timeout and timeouts_are_backpressure and alongside > 0:
+                    self.on_timeout(started)
+                    failure = replace(failure, message=f"{failure.message} (with {alongside + 1} calls in "
+                                                        f"flight; concurrency lowered to {self.capacity})")
+                elif failure.timeout and timeouts_are_backpressure:
+                    failure = replace(failure, message=f"{failure.message} (no other call was in flight: the "
+                                                        f"server is stuck or slower than the timeout)")
+                self.release()  # after the cut: a lowered limit hands the slot to no one new
                 if failure.transient and attempt < max_retries:
                     attempt += 1
                     self.retries += 1

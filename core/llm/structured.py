@@ -1,7 +1,19 @@
-"""Helpers for structured output: the response format, prompt instructions, parsing and re-ask text."""
+"""Helpers for structured output: the response format, prompt instructions, parsing and re-ask text.
+
+The JSON schema sent to a provider is a *grammar-friendly* version of the pydantic model's schema
+(:func:`grammar_schema`): local servers such as llama.cpp turn the schema into a grammar that the
+model's output must follow, and pydantic leaves every field with a default out of ``required``, so
+the grammar allowed ``{}`` (observed: 59 of 78 eval-set replies were ``{}``). Here every property of
+every object is required and no property outside the schema is allowed; the bounds and enums pydantic
+emits (``minLength``, ``maxItems``, ``enum``, ...) are kept. A field whose default is None stays
+nullable through its ``anyOf`` null branch, so requiring it costs the model one ``null``.
+Validation of a reply is still pydantic's: a provider that does not follow the schema and leaves a
+field out still gets its default.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -18,17 +30,51 @@ M = TypeVar("M", bound=BaseModel)
 OPENAI_COMPATIBLE = ("openai", "hosted_vllm", "lm_studio", "llamafile", "openai_like")
 
 
+# Keywords whose value is one subschema, a list of subschemas, or a mapping of names to subschemas.
+_ONE = ("items", "additionalProperties", "not", "contains", "if", "then", "else")
+_MANY = ("anyOf", "oneOf", "allOf", "prefixItems")
+_NAMED = ("properties", "$defs", "definitions", "patternProperties")
+
+
+def _require_all(node: Any) -> None:
+    """In place: every object in ``node`` requires all its properties and allows no others."""
+    if not isinstance(node, dict):
+        return
+    props = node.get("properties")
+    if isinstance(props, dict):
+        node["required"] = list(props)
+        node.setdefault("additionalProperties", False)  # a model with extra="allow" keeps its True
+    for key in _ONE:
+        _require_all(node.get(key))
+    for key in _MANY:
+        for sub in node.get(key) or ():
+            _require_all(sub)
+    for key in _NAMED:
+        named = node.get(key)
+        if isinstance(named, dict):
+            for sub in named.values():
+                _require_all(sub)
+
+
+def grammar_schema(schema: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema sent for ``schema``: pydantic's, with every property required (see the module
+    docstring). A fresh copy each time; :func:`_schema_json` caches the text."""
+    return json.loads(_schema_json(schema))
+
+
 @lru_cache(maxsize=256)
 def _schema_json(schema: type[BaseModel]) -> str:
-    """A model's JSON schema, built once (pydantic takes about a millisecond to build it)."""
-    return json.dumps(schema.model_json_schema())
+    """A model's grammar-friendly JSON schema, built once (pydantic takes about a millisecond)."""
+    tree = copy.deepcopy(schema.model_json_schema())
+    _require_all(tree)
+    return json.dumps(tree)
 
 
 def response_format(schema: type[BaseModel]) -> dict[str, Any]:
     """The OpenAI ``response_format`` for ``schema`` (a fresh dict each time: callers may change it)."""
     return {
         "type": "json_schema",
-        "json_schema": {"name": schema.__name__, "schema": json.loads(_schema_json(schema)), "strict": False},
+        "json_schema": {"name": schema.__name__, "schema": grammar_schema(schema), "strict": False},
     }
 
 
@@ -48,7 +94,7 @@ def supports_schema(choice: ModelChoice) -> bool:
 def schema_instructions(schema: type[BaseModel]) -> str:
     return (
         f"Reply with one JSON object that is a valid {schema.__name__} and nothing else: no prose, "
-        f"no code fences. Its JSON schema:\n{json.dumps(schema.model_json_schema(), indent=1)}"
+        f"no code fences; give every field. Its JSON schema:\n{json.dumps(grammar_schema(schema), indent=1)}"
     )
 
 

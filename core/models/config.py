@@ -42,9 +42,15 @@ class CustomFilter(Strict):
 
 
 class QualityThresholds(Strict):
-    min_length: int = Field(10, ge=0, description="tokens")
+    """The filters' thresholds. ``"auto"`` (the default of a new project) fits the task: see
+    core/generate/filters/thresholds.py for the rule; a number is used as given."""
+
+    min_length: int | Literal["auto"] = Field("auto", description="tokens; auto: from the task type and the "
+                                                                  "eval set's references")
     max_length: int = Field(4096, ge=1, description="tokens")
-    diversity_threshold: float = Field(0.8, gt=0.0, le=1.0, description="max cosine similarity to kept examples")
+    diversity_threshold: float | Literal["auto"] = Field(
+        "auto", description="max cosine similarity to kept examples; auto: 0.8, or above the eval set's own "
+                            "similarity between inputs")
     toxicity_threshold: float = Field(0.01, ge=0.0, le=1.0)
     pass_rate_target: float = Field(0.70, ge=0.0, le=1.0)
     custom_filters: list[CustomFilter] = Field(
@@ -57,8 +63,10 @@ class QualityThresholds(Strict):
 
     @model_validator(mode="after")
     def _lengths(self) -> "QualityThresholds":
-        if self.min_length > self.max_length:
-            raise ValueError("min_length must not exceed max_length")
+        if isinstance(self.min_length, int) and not 0 <= self.min_length <= self.max_length:
+            raise ValueError("min_length must be between 0 and max_length (or \"auto\")")
+        if isinstance(self.diversity_threshold, float) and not 0.0 < self.diversity_threshold <= 1.0:
+            raise ValueError("diversity_threshold must be in (0, 1] (or \"auto\")")
         return self
 
 

@@ -150,3 +150,11 @@ class GenerationReport(Strict):
     retries: int = 0
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # the planned mix and what was kept of it (per kind; cells short of their quota by key)
+    planned_by_kind: dict[str, int] = Field(default_factory=dict)
+    kept_by_kind: dict[str, int] = Field(default_factory=dict)
+    short_cells: dict[str, int] = Field(default_factory=dict)
+    # DPO / KTO: how the rejected responses were made, and strategies that failed (with why)
+    rejected_strategies: dict[str, int] = Field(default_factory=dict)
+    failed_strategies: dict[str, str] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list, description="warnings the user must see")

@@ -110,6 +110,8 @@ class ScopeBoundaries(Strict):
     will: list[Statement] = Field(default_factory=list)
     will_not: list[Statement] = Field(default_factory=list)
     hard_constraints: list[Statement] = Field(default_factory=list)
+    refusal_message: str = Field("", description="the sentence every refusal opens with (core/refusal.py); "
+                                                 "empty: the default")
     approved: bool = False
     approved_at: datetime | None = None
 

@@ -1,7 +1,8 @@
 """The spec's three configuration templates and its four domain examples, as presets.
 
-A preset fills a new project's configuration, task type and training method; every value can
-still be changed in project.toml afterwards.
+A preset fills a new project's configuration (sizes, strategies, evaluation settings) and default
+training method; every value can still be changed in project.toml afterwards. A preset never sets the
+task type: that comes from the task itself (core/task_type.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ class Preset:
     name: str
     summary: str
     overrides: dict[str, Any]
-    task_type: str = "instruction_following"
     training_method: str = "sft"
     sft_format: str = "conversational"  # or "prompt_completion"
     expert_hint: str = ""
@@ -44,13 +44,12 @@ def _dims(*names: str) -> list[str]:
 
 MINIMAL = Preset(
     name="minimal",
-    summary="Fast, simple tasks: 50 eval examples, 1K training examples, exact-match evaluation",
+    summary="Fast, simple tasks: 50 eval examples, 1K training examples, few-shot generation",
     overrides={
         "extract": {"eval_set_size": 50, "spot_check_size": 5, "framework_mode": "disabled"},
         "generate": {"target_size": 1000, "pilot_size": 50, "generation_strategy": "few_shot"},
         "evaluate": {"eval_method": "exact_match", "spot_check_size": 10, "improvement_threshold": 0.10},
     },
-    task_type="classification",
 )
 
 STANDARD = Preset(
@@ -112,7 +111,6 @@ CODE_REVIEW = Preset(
         "evaluate": {"eval_method": "functional", "spot_check_size": 15,
                      "rubric_dimensions": _dims("correctness", "helpfulness", "style")},
     },
-    task_type="transformation",
     sft_format="prompt_completion",
     expert_hint="Senior engineer, tech lead",
     quality_filters=("code_executability", "style_adherence"),

@@ -79,6 +79,10 @@ class ProjectFile(Strict):
     slug: str
     task: str = Field(min_length=1)
     task_type: TaskType = "instruction_following"
+    # who decided the task type and why (core/task_type.py); a "user" choice is never overridden
+    task_type_reason: str = ""
+    task_type_source: Literal["default", "heuristic", "llm", "interview", "user"] = "default"
+    labels: list[str] = Field(default_factory=list, description="classification: the closed set of labels")
     training_method: TrainingMethod = "sft"
     sft_format: Literal["conversational", "prompt_completion"] = "conversational"
     preset: str = "standard"

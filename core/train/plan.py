@@ -42,6 +42,11 @@ class TrainingPlan:
     overhead_hours: float = hw.OVERHEAD_HOURS
     settings: dict[str, Any] = field(default_factory=dict)  # the TrainConfig values the run uses
     notes: list[str] = field(default_factory=list)
+    # what the method optimises, decided from the project (core.train.reward_plan, core.train.kto_balance)
+    rewards: list[str] = field(default_factory=list)  # GRPO reward functions
+    reward_settings: dict[str, Any] = field(default_factory=dict)  # GRPO: the run config's reward_settings
+    kto_balance: dict[str, Any] | None = None  # KTO: class counts and the weights used
+    objective_lines: list[str] = field(default_factory=list)  # the plan's lines about the above
 
     @property
     def ok(self) -> bool:
@@ -62,6 +67,7 @@ class TrainingPlan:
             f"  LoRA      {'yes (r {lora_r}, alpha {lora_alpha}, dropout {lora_dropout}, all-linear)'.format(**self.settings) if self.use_lora else 'no'}"
             f": {self.lora_reason}",
         ]
+        lines.extend(f"  {line}" for line in self.objective_lines)
         cost = (f"~${self.estimated_cost_usd:,.2f} at ${self.usd_per_hour:.2f}/h" if self.usd_per_hour
                 else "no charge (local)")
         lines.append(f"  estimate  ~{_duration(self.estimated_hours * 3600)} (assumes ~{self.tokens_per_second:,.0f} "

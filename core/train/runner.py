@@ -9,12 +9,25 @@
 #     "huggingface_hub>=1.0",
 #     "pyarrow>=15",
 #     "torch>=2.6",
+#     "pydantic>=2.7,<3",
 # ]
 # ///
 """tunesmith's one training runner: SFT, DPO, GRPO or KTO with TRL, from a run's config.json.
 
-Self-contained on purpose (it runs on Hugging Face Jobs with only the packages above): it imports
-nothing from tunesmith. Run it any of these ways::
+Self-contained on purpose (it runs on Hugging Face Jobs with only the packages above): SFT, DPO and KTO
+import nothing from tunesmith. GRPO's rewards are the one exception, by design: they must be the
+evaluation's own rules (the project's refusal rule, exact / label match, the functional checks, the
+validated judge), so the runner imports them (core/train/rewards.py) instead of keeping a second copy
+that would drift. Two ways they arrive, one source of truth:
+
+- locally (``python -m core.train.runner`` or the local backend), from the installed tunesmith;
+- on Hugging Face Jobs, which receives this one file, from ``_BUNDLED``: core/train/bundle.py copies the
+  source text of core.train.rewards and every tunesmith module it imports into that table when the job
+  is submitted (the script shipped is runs/<run-id>/runner.py), and ``_BundledRules`` serves them to
+  ``import``. The project's data for those rules (its refusal sentence, task type, label set, the judge's
+  endpoint and prompt, never its key) travels in the config as ``reward_settings``.
+
+Run it any of these ways::
 
     uv run runner.py --config runs/<run-id>/config.json
     python -m core.train.runner --config runs/<run-id>/config.json
@@ -48,7 +61,11 @@ The config (every key but ``method``, ``base_model`` and ``dataset`` is optional
                       gradient_accumulation_steps, lr_scheduler_type, warmup_ratio, max_steps,
                       logging_steps, eval_steps, seed
     trainer_args      any other field of the TRL config class, passed as-is
-    rewards           GRPO reward functions by name (default: format, refusal, reference_overlap)
+    rewards           GRPO reward functions by name (default: format, refusal, correctness; also
+                      reference_overlap), see core/train/rewards.py
+    reward_settings   what the rewards need of the project, decided by core/train/reward_plan.py:
+                      task_type, eval_method, labels, single_label, refusal_message, code_timeout_s,
+                      judge (model, api_base, key_env, messages, ...; None: prose is scored by overlap)
     push_to_hub, hub_model_id, hub_private   push the model (token from HF_TOKEN) with a model card
     run_id, project   {"name", "task"}, dataset_url: for the model card and the log
 """
@@ -59,7 +76,6 @@ import argparse
 import json
 import math
 import os
-import re
 import signal
 import sys
 import time
@@ -83,107 +99,71 @@ METHODS = ("sft", "dpo", "grpo", "kto")
 LORA_DEFAULTS = {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"}
 
 
-# ================================================================ GRPO reward functions
-# Rewards in [0, 1]; None where a row carries no signal for that reward (TRL ignores None).
-# TRL calls them with prompts, completions (strings, or lists of messages for conversational data) and
-# every extra dataset column as keyword arguments (tunesmith's GRPO rows carry reference, should_refuse,
-# category, difficulty).
+# ================================================================ GRPO rewards: tunesmith's scoring rules
+# GRPO's rewards are the evaluation's own rules (core/train/rewards.py over core.refusal,
+# core.evaluate.scorers_match and core.evaluate.scorers_functional), imported, never re-typed here. Where
+# tunesmith is installed (the local backend), they import from it. For Hugging Face Jobs,
+# core/train/bundle.py ships this script with the modules' source text in _BUNDLED (the line below is
+# replaced), and _BundledRules serves them to ``import``.
 
-REFUSAL_MARKERS = (
-    "i can't help", "i cannot help", "i can’t help", "i'm sorry, but", "i am sorry, but", "i’m sorry, but",
-    "i can't assist", "i cannot assist", "i can’t assist", "i won't be able", "i'm not able to",
-    "i am not able to", "i'm unable to", "i am unable to", "outside what i can", "not something i can",
-    "i can't provide", "i cannot provide", "i can’t provide", "please contact a qualified", "please consult a",
-)
-_ROLE_LEAK = re.compile(r"<\|im_start\|>|<\|im_end\|>|<\|endoftext\|>|^\s*(?:user|assistant|system)\s*:",
-                        re.IGNORECASE | re.MULTILINE)
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+REWARDS_MODULE = "core.train.rewards"
+_BUNDLED: dict[str, str] = {}  # core.train.bundle fills this in the script shipped to HF Jobs
 
 
-def completion_text(completion: Any) -> str:
-    """The text of a completion: a string, or the content of its (assistant) messages."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, dict):
-        return str(completion.get("content", ""))
-    if isinstance(completion, (list, tuple)):
-        return "\n".join(completion_text(m) for m in completion)
-    return "" if completion is None else str(completion)
+class _BundledRules:
+    """A meta-path finder and loader for the ``core`` package of a bundled script: the modules in
+    _BUNDLED, and empty packages above them; any other ``core.*`` module is not there."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None):
+        if name != "core" and not name.startswith("core."):
+            return None
+        import importlib.util
+
+        if name in _BUNDLED:
+            return importlib.util.spec_from_loader(name, self, origin=f"bundled:{name}", is_package=False)
+        if any(m.startswith(name + ".") for m in _BUNDLED):
+            return importlib.util.spec_from_loader(name, self, origin=f"bundled:{name}", is_package=True)
+        raise ModuleNotFoundError(f"{name} is not bundled into this runner script", name=name)
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: Any) -> None:
+        source = _BUNDLED.get(module.__name__)
+        if source is not None:
+            code = compile(source, f"<tunesmith bundle>/{module.__name__.replace('.', '/')}.py", "exec")
+            exec(code, module.__dict__)  # noqa: S102 - tunesmith's own module text, embedded at submission
 
 
-def is_refusal(text: str) -> bool:
-    low = " ".join(text.lower().split())
-    return any(m in low for m in REFUSAL_MARKERS)
+def load_rewards(config: dict[str, Any]) -> tuple[list[str], list[Callable[..., list]]]:
+    """(names, reward functions) of a GRPO config: ``rewards`` (default format, refusal, correctness) set
+    up with ``reward_settings``, from the bundled modules or the installed tunesmith."""
+    import importlib
+
+    if _BUNDLED and not any(isinstance(f, _BundledRules) for f in sys.meta_path):
+        sys.meta_path.insert(0, _BundledRules())
+    try:
+        rewards = importlib.import_module(REWARDS_MODULE)
+    except ImportError as exc:
+        raise RuntimeError(
+            f"GRPO's rewards are tunesmith's scoring rules ({REWARDS_MODULE}) and they cannot be imported here "
+            f"({exc}): run this runner where tunesmith is installed, or ship the script core.train.bundle "
+            f"builds (the HF Jobs backend does)") from exc
+    names = list(config.get("rewards") or rewards.DEFAULT_REWARDS)
+    return names, rewards.build_rewards(names, config.get("reward_settings"))
 
 
-def format_reward(completions: list[Any], **_: Any) -> list[float]:
-    """Well-formed answers: not empty, no chat-template tokens or role prefixes leaking into the text,
-    ends like a finished sentence, not a wall of repeated words."""
-    out = []
-    for c in completions:
-        text = completion_text(c).strip()
-        if not text:
-            out.append(0.0)
-            continue
-        score = 0.4
-        if not _ROLE_LEAK.search(text):
-            score += 0.3
-        if text[-1] in ".!?)\"'`*:" or text.endswith("```"):
-            score += 0.15
-        words = _WORD.findall(text.lower())
-        if len(words) < 4 or len(set(words)) / len(words) >= 0.3:
-            score += 0.15
-        out.append(round(score, 4))
-    return out
-
-
-def refusal_reward(completions: list[Any], should_refuse: list[Any] | None = None, **_: Any) -> list[float | None]:
-    """1 when the answer refuses exactly when the row says it should (out-of-scope prompts), else 0."""
-    if should_refuse is None:
-        return [None] * len(completions)
-    out: list[float | None] = []
-    for c, want in zip(completions, should_refuse):
-        if want is None:
-            out.append(None)
-        else:
-            out.append(1.0 if is_refusal(completion_text(c)) == bool(want) else 0.0)
-    return out
-
-
-def _f1(a: str, b: str) -> float:
-    wa, wb = _WORD.findall(a.lower()), _WORD.findall(b.lower())
-    if not wa or not wb:
-        return 0.0
-    common: dict[str, int] = {}
-    counts_b: dict[str, int] = {}
-    for w in wb:
-        counts_b[w] = counts_b.get(w, 0) + 1
-    for w in wa:
-        if counts_b.get(w, 0) > 0:
-            counts_b[w] -= 1
-            common[w] = common.get(w, 0) + 1
-    same = sum(common.values())
-    if not same:
-        return 0.0
-    precision, recall = same / len(wa), same / len(wb)
-    return 2 * precision * recall / (precision + recall)
-
-
-def reference_overlap_reward(completions: list[Any], reference: list[Any] | None = None,
-                             **_: Any) -> list[float | None]:
-    """Word-level F1 between the answer and the row's reference answer (None where there is none)."""
-    if reference is None:
-        return [None] * len(completions)
-    return [None if not ref else round(_f1(completion_text(c), completion_text(ref)), 4)
-            for c, ref in zip(completions, reference)]
-
-
-REWARD_FUNCTIONS: dict[str, Callable[..., list[float | None]]] = {
-    "format": format_reward,
-    "refusal": refusal_reward,
-    "reference_overlap": reference_overlap_reward,
-}
-DEFAULT_REWARDS = ("format", "refusal", "reference_overlap")
+def describe_rewards(config: dict[str, Any], names: list[str]) -> str:
+    settings = config.get("reward_settings") or {}
+    parts = [", ".join(names)]
+    if "correctness" in names:
+        parts.append(f"task type {settings.get('task_type', 'instruction_following')}")
+        if settings.get("labels"):
+            parts.append(f"{len(settings['labels'])} labels" + (" (exactly one per answer)"
+                                                                if settings.get("single_label") else ""))
+        judge = settings.get("judge")
+        parts.append(f"prose by the judge {judge['model']}" if judge else "prose by overlap with the reference")
+    return "; ".join(parts)
 
 
 # ================================================================ log and metrics
@@ -320,7 +300,8 @@ def make_metrics_callback(run_dir: Path, log: RunLog, started: float, rows: list
             shown = {k: v for k, v in extras.items() if k in ("reward", "reward_std", "kl", "rewards/chosen",
                                                               "rewards/rejected", "rewards/margins",
                                                               "rewards/accuracies", "mean_token_accuracy",
-                                                              "num_tokens", "entropy")}
+                                                              "num_tokens", "entropy")
+                     or (k.startswith("rewards/") and k.endswith("/mean"))}  # GRPO: each reward's mean
             if shown:
                 line += " | " + " ".join(f"{k}={_fmt(v)}" for k, v in sorted(shown.items()))
             log(line)
@@ -705,12 +686,8 @@ def _train(config: dict[str, Any], run_dir: Path, base: Path, log: RunLog, rows:
     if val_ds is not None:
         kwargs["eval_dataset"] = val_ds
     if method == "grpo":
-        names = list(config.get("rewards") or DEFAULT_REWARDS)
-        unknown = [n for n in names if n not in REWARD_FUNCTIONS]
-        if unknown:
-            raise ValueError(f"unknown reward functions {unknown} (known: {', '.join(REWARD_FUNCTIONS)})")
-        kwargs["reward_funcs"] = [REWARD_FUNCTIONS[n] for n in names]
-        log(f"rewards: {', '.join(names)}")
+        names, kwargs["reward_funcs"] = load_rewards(config)
+        log(f"rewards: {describe_rewards(config, names)}")
     trainer = _trainer_class(method)(**kwargs)
     from transformers.trainer_callback import PrinterCallback
 

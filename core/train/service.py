@@ -102,8 +102,30 @@ def plan_training(project: Any, backend: str | None = None, base_model: str | No
     model = resolve_base_model(project, base_model)
     method = project.meta.training_method
     check = check_dataset(project, method=method, base_model=model, max_length=train.max_length)
-    return build_plan(project=project.slug, method=method, backend=backend, base_model=model, check=check,
+    plan = build_plan(project=project.slug, method=method, backend=backend, base_model=model, check=check,
                       train=train)
+    if plan.ok:
+        add_objective(project, plan)
+    return plan
+
+
+def add_objective(project: Any, plan: TrainingPlan) -> None:
+    """What the method optimises, from the project: GRPO's rewards (core.train.reward_plan), KTO's class
+    weights (core.train.kto_balance); into the plan (its settings, fields and lines)."""
+    args = plan.settings.setdefault("trainer_args", {})
+    if plan.method == "grpo":
+        from core.train.reward_plan import plan_rewards
+
+        rewards = plan_rewards(project, plan.backend, num_generations=int(args.get("num_generations", 4)))
+        plan.rewards, plan.reward_settings = rewards.rewards, rewards.settings
+        plan.objective_lines = rewards.lines
+    elif plan.method == "kto":
+        from core.train.kto_balance import describe, kto_settings
+
+        plan.kto_balance = kto_settings(project, args)
+        if plan.kto_balance["source"] == "class balance":
+            args["desirable_weight"] = plan.kto_balance["desirable_weight"]
+        plan.objective_lines = [describe(plan.kto_balance)]
 
 
 def build_run_config(project: Any, plan: TrainingPlan, run_id: str) -> dict[str, Any]:
@@ -134,9 +156,24 @@ def build_run_config(project: Any, plan: TrainingPlan, run_id: str) -> dict[str,
         "project": {"name": project.meta.name, "task": project.meta.task},
     }
     if plan.method == "grpo":
-        config["rewards"] = ["format", "refusal", "reference_overlap"]
+        if not plan.rewards:  # a plan made without the project (add_objective not run)
+            add_objective(project, plan)
+        config["rewards"] = list(plan.rewards)
+        config["reward_settings"] = dict(plan.reward_settings)
+    if plan.method == "kto" and plan.kto_balance is not None:
+        config["kto_balance"] = dict(plan.kto_balance)
     assert_no_secrets(config)
     return config
+
+
+def _recorded(config: dict[str, Any]) -> dict[str, Any]:
+    """The run config as run.toml records it: without the project block, the judge by name (not its prompt)."""
+    from core.train.reward_plan import recorded
+
+    out = {k: v for k, v in config.items() if k not in ("project",)}
+    if out.get("reward_settings"):
+        out["reward_settings"] = recorded(out["reward_settings"])
+    return out
 
 
 def assert_no_secrets(value: Any, where: str = "config") -> None:
@@ -182,7 +219,7 @@ def start_training(project: Any, plan: TrainingPlan) -> TrainingRun:
         estimated_hours=plan.estimated_hours, estimated_cost_usd=plan.estimated_cost_usd, timeout_s=plan.timeout_s,
         namespace=plan.namespace, hub_model_id=plan.hub_model_id,
         output_model=plan.hub_model_id if plan.backend == "hf_jobs" else str((folder / rf.MODEL_DIR).resolve()),
-        config={k: v for k, v in config.items() if k not in ("project",)},
+        config=_recorded(config),
     )
     rf.write_run(folder, run)
     _mark(project, "planned")

@@ -7,6 +7,11 @@ In tests::
         srv.inject("rate_limit", retry_after=1)
         ... point litellm at srv.base_url ...
 
+A llama.cpp-like server with a fixed number of slots: ``srv.slots = 4`` makes every request that
+arrives while 4 are being served hang until the client gives up (a real server queues it, and with a
+client timeout shorter than the queue the effect is the same); ``GET /props`` then answers
+``total_slots`` as llama.cpp does, unless ``srv.props = False`` (a vLLM-like server: 404).
+
 For benchmarks: ``python -m tests.fakes.llm_server --port 8765 --latency 0.25``.
 """
 
@@ -83,6 +88,12 @@ class FakeLLMServer:
         self.times: list[float] = []  # time.monotonic() at which each request arrived
         self.in_flight = 0
         self.max_in_flight = 0
+        self.slots: int | None = None  # requests served at once; more hang until the client gives up
+        self.props = True  # with slots: GET /props answers total_slots (llama.cpp); False: 404 (vLLM)
+        self.hang_s = 60.0  # the longest a request beyond the slots hangs (then 503)
+        self.hung = 0  # requests that arrived with every slot busy
+        self.props_requests = 0
+        self._serving = 0
         self._generation = 0
         self._rules: list[tuple[Callable[[dict], bool], Reply]] = []
         self._faults: deque[Fault] = deque()
@@ -121,6 +132,7 @@ class FakeLLMServer:
             self.requests.clear()
             self.times.clear()
             self.max_in_flight = self.in_flight = 0
+            self.hung = self.props_requests = self._serving = 0
             self._generation += 1  # requests still running from before the reset stop counting
 
     @property
@@ -177,12 +189,40 @@ class FakeLLMServer:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             generation = self._generation
+            overflow = self.slots is not None and self._serving >= self.slots
+            if overflow:
+                self.hung += 1
+            else:
+                self._serving += 1
         try:
+            if overflow:
+                return await self._hang(http_request)
             return await self._reply(http_request, request)
         finally:
             with self._lock:
                 if generation == self._generation:
                     self.in_flight -= 1
+                    if not overflow:
+                        self._serving -= 1
+
+    async def _hang(self, http_request: web.Request) -> web.Response:
+        """Every slot is busy: wait until the client hangs up (its timeout), at most ``hang_s``."""
+        deadline = time.monotonic() + self.hang_s
+        while time.monotonic() < deadline:
+            transport = http_request.transport
+            if transport is None or transport.is_closing():
+                break
+            await asyncio.sleep(0.02)
+        return web.json_response(error_body("every slot is busy", "server_error"), status=503)
+
+    async def _props(self, _request: web.Request) -> web.Response:
+        with self._lock:
+            self.props_requests += 1
+            slots, props = self.slots, self.props
+        if slots is None or not props:
+            return web.json_response(error_body("File Not Found", "not_found_error"), status=404)
+        return web.json_response({"default_generation_settings": {"n_ctx": 4096}, "total_slots": slots,
+                                  "model_path": "fake-model.gguf"})
 
     async def _reply(self, http_request: web.Request, request: dict[str, Any]) -> web.StreamResponse:
         fault = self._next_fault()
@@ -242,6 +282,7 @@ class FakeLLMServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/props", self._props)
         return app
 
     # ------------------------------------------------------------ lifecycle
@@ -308,8 +349,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every reply")
     parser.add_argument("--jitter", type=float, default=0.0, help="latency varies by +- this fraction")
+    parser.add_argument("--slots", type=int, default=None, help="requests served at once (llama.cpp-like)")
     args = parser.parse_args(argv)
     server = FakeLLMServer(latency=args.latency, host=args.host, port=args.port, jitter=args.jitter)
+    server.slots = args.slots
     print(f"fake LLM server on http://{args.host}:{args.port}/v1 (latency {args.latency}s)", flush=True)
     web.run_app(server.app(), host=args.host, port=args.port, access_log=None, print=None,
                 handle_signals=True, backlog=1024)

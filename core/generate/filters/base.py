@@ -15,6 +15,7 @@ from typing import Any, Protocol, Sequence
 from pydantic import BaseModel
 
 from core.models.data import TrainingExample
+from core.refusal import DEFAULT_RULE, RefusalRule
 
 
 # Pure filters give the event loop back every this many examples: a batch of 100 is tens of milliseconds
@@ -54,6 +55,7 @@ class FilterContext:
     eval_vectors: Any = None  # numpy array of the frozen eval set's embeddings (leakage), or None
     kept_vectors: Any = None  # numpy array of kept examples' embeddings (diversity), grown by the diversity filter
     avoid: list[str] = field(default_factory=list)  # near-misses to feed back to the generator as "avoid these"
+    refusal: RefusalRule = DEFAULT_RULE  # the project's refusal rule (core/refusal.py)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,8 +94,8 @@ def custom_setting(ctx: FilterContext, name: str) -> Any:
     return None
 
 
-def judge_available(ctx: FilterContext) -> bool:
-    """A gateway with the judge role configured is there (filters that ask a model use it; else skip)."""
+def judge_configured(ctx: FilterContext) -> bool:
+    """A gateway with the judge role configured is there."""
     gw = ctx.gateway
     if gw is None:
         return False
@@ -101,3 +103,10 @@ def judge_available(ctx: FilterContext) -> bool:
         return bool(gw.configured("judge"))
     except Exception:
         return False
+
+
+def judge_available(ctx: FilterContext) -> bool:
+    """The filters that ask a model may use the judge: it is configured and, when the run checked it
+    against the eval set (:mod:`core.generate.filters.judge_check`), it passed."""
+    check = ctx.extras.get("judge_check")
+    return judge_configured(ctx) and (check is None or check.trusted)

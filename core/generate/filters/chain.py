@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
 
-from core.generate.filters.base import Filter, FilterContext, FilterResult, custom_setting
+from core.generate.filters.base import Filter, FilterContext, FilterResult, custom_setting, ok
 from core.generate.filters.code_exec import CodeExecutabilityFilter
 from core.generate.filters.coherence import CoherenceFilter
 from core.generate.filters.completeness import CompletenessFilter
@@ -35,6 +35,7 @@ from core.generate.filters.safety import LLM_SETTING, SafetyFilter
 from core.models.data import FilterStats, QualityLogRow, TrainingExample
 
 CODE = "code_executability"
+THRESHOLD_NOTES = "threshold_notes"  # ctx.extras: how the "auto" thresholds were resolved
 KNOWN_CUSTOM = (EMPATHY, CODE, FACTUAL, FRAMEWORK, LLM_SETTING, "safety")
 
 # Every reason code, by filter (codes are unique across filters).
@@ -102,18 +103,12 @@ REASON_HINTS: dict[str, str] = {
 
 
 def template_steps_for(project: Any, knowledge: Any) -> list[str]:
-    """The framework template's ordered steps when template mode is on (framework_mode in the generate
-    config or the knowledge base, or generation_strategy "template"); else []."""
-    if knowledge is None or not getattr(knowledge, "frameworks", None):
-        return []
-    gen = project.meta.config.generate
-    on = gen.framework_mode or gen.generation_strategy == "template" or knowledge.framework_mode == "enabled"
-    if not on:
-        return []
-    for fw in knowledge.frameworks:
-        if fw.template:
-            return list(fw.template)
-    return []
+    """The response template's ordered steps when template mode is on (the one decision of
+    :func:`core.response_template.template_for`, which the generator's prompts read too); else []."""
+    from core.response_template import template_for
+
+    template = template_for(project, knowledge)
+    return list(template.steps) if template is not None else []
 
 
 def build_context(
@@ -135,6 +130,7 @@ def build_context(
     """
     from core.models.knowledge import KnowledgeBase, ScopeBoundaries
     from core.project import BOUNDARIES, EVAL_SET, KNOWLEDGE_BASE
+    from core.refusal import rule_for
 
     meta = project.meta
     method = method or meta.training_method
@@ -156,17 +152,26 @@ def build_context(
         knowledge=knowledge,
         template_steps=list(template_steps) if template_steps is not None else template_steps_for(project, knowledge),
         gateway=gateway,
+        refusal=rule_for(project),
         tokenizer=None if tokenizer is False else tokenizer,
         embedder=None if embedder is False else embedder,
     )
     ctx.extras["format"] = expected_format(method, meta.sft_format)
+    eval_examples: list[Any] = []
     if load_eval and project.exists(EVAL_SET):
         from core.extract.evalset import load_eval_set
+        from core.generate.filters.judge_check import EVAL_EXAMPLES
 
         eval_examples = load_eval_set(project)
         ctx.extras.update(eval_lookup(eval_examples))
+        ctx.extras[EVAL_EXAMPLES] = eval_examples
         if ctx.embedder is not None and eval_examples:
             ctx.eval_vectors = ctx.embedder.encode([ex.input for ex in eval_examples])
+    from core.generate.filters.thresholds import resolve
+
+    resolved = resolve(ctx.thresholds, meta.task_type, eval_examples, ctx.eval_vectors, ctx.tokenizer)
+    ctx.thresholds = resolved.thresholds
+    ctx.extras[THRESHOLD_NOTES] = resolved.notes
     return ctx
 
 
@@ -278,7 +283,10 @@ async def run_filters(
     filters: Sequence[Filter] | None = None,
 ) -> FilterOutcome:
     """Run the chain over a batch. An example failing a filter is not sent to the later ones."""
+    from core.generate.filters.calibrate import DEMOTED
+
     chain = list(filters) if filters is not None else enabled_filters(ctx)
+    demoted: dict[str, float] = ctx.extras.get(DEMOTED) or {}
     results: list[list[FilterResult]] = [[] for _ in examples]
     counts = {f.name: [0, 0] for f in chain}
     alive = list(range(len(examples)))
@@ -292,6 +300,10 @@ async def run_filters(
             raise RuntimeError(f"filter {f.name} returned {len(got)} results for {len(batch)} examples")
         counts[f.name][0] += len(batch)
         survivors = []
+        if demoted:  # a check the approved eval references fail is not enforced (filters/calibrate.py)
+            got = [ok(r.filter, r.score, f"not enforced in this run ({r.reason_code} rejects "
+                                          f"{demoted[r.reason_code]:.0%} of the eval references): {r.detail}")
+                   if not r.passed and r.reason_code in demoted else r for r in got]
         for i, r in zip(alive, got):
             results[i].append(r)
             if r.passed:

@@ -2,7 +2,7 @@
 refusal examples really refuse, and no response does what the WILL NOT list, the hard constraints or
 the knowledge base's NEVER list forbid.
 
-Offline (always): a refusal detector (refusal phrases, :func:`core.generate.filters.text.refusal_spans`).
+Offline (always): the project's refusal rule (:mod:`core.refusal`, ``ctx.refusal``).
 A refusal example whose response does not decline fails ``refusal_missing``; a common (in-scope)
 example whose response opens by declining fails ``unexpected_refusal``. GRPO has no response: a refusal
 prompt must carry ``should_refuse = True`` when the column is there.
@@ -22,7 +22,6 @@ from pydantic import BaseModel, Field
 
 from core.generate.filters.base import FilterContext, FilterResult, fail, judge_available, ok
 from core.generate.filters.judge import ask_batches, block
-from core.generate.filters.text import refuses, refuses_upfront
 from core.generate.records import good_response, user_text
 from core.models.data import TrainingExample
 
@@ -32,7 +31,7 @@ TEMPLATE = "filter_constraints"
 
 
 class ConstraintVerdict(BaseModel):
-    index: int = Field(description="the example's number")
+    index: int = Field(description="the example's number", json_schema_extra={"minimum": 1})
     in_scope: bool = Field(description="the user's request is within what the assistant WILL do")
     refuses: bool = Field(description="the response declines the request")
     violates: str | None = Field(None, description="the WILL NOT / hard constraint / NEVER statement broken, or null")
@@ -40,7 +39,7 @@ class ConstraintVerdict(BaseModel):
 
 
 class ConstraintVerdicts(BaseModel):
-    verdicts: list[ConstraintVerdict] = Field(default_factory=list)
+    verdicts: list[ConstraintVerdict] = Field(default_factory=list, json_schema_extra={"minItems": 1})
 
 
 def _statements(items: Any, numbered: bool = False) -> str:
@@ -64,7 +63,7 @@ def boundary_values(ctx: FilterContext) -> dict[str, str]:
     }
 
 
-def heuristic(example: TrainingExample) -> FilterResult:
+def heuristic(example: TrainingExample, ctx: FilterContext) -> FilterResult:
     rec = example.record
     if example.format == "grpo":
         if example.kind == "refusal" and "should_refuse" in rec and not rec["should_refuse"]:
@@ -74,10 +73,10 @@ def heuristic(example: TrainingExample) -> FilterResult:
     if response is None:
         return ok(NAME, 1.0, "no desirable response to check")
     if example.kind == "refusal":
-        if not refuses(response):
+        if not ctx.refusal.refuses(response):
             return fail(NAME, "refusal_missing", 0.5, "no refusal phrase in the response (heuristic)")
         return ok(NAME, 1.0, "refuses (heuristic)")
-    if example.kind == "common" and refuses_upfront(response):
+    if example.kind == "common" and ctx.refusal.refuses_upfront(response):
         return fail(NAME, "unexpected_refusal", 0.0, "an in-scope example whose response declines (heuristic)")
     return ok(NAME, 1.0, "heuristic")
 
@@ -117,7 +116,7 @@ class ConstraintFilter:
     name = NAME
 
     async def check_batch(self, examples: Sequence[TrainingExample], ctx: FilterContext) -> list[FilterResult]:
-        offline = [heuristic(e) for e in examples]
+        offline = [heuristic(e, ctx) for e in examples]
         if not examples or not judge_available(ctx):
             return offline
         # KTO undesirable completions have no desirable response: the heuristic result stands

@@ -3,7 +3,7 @@
 - ``empathy_markers`` (therapy, support): the good response validates the user. Per-example score 0..1
   (:func:`core.generate.filters.text.empathy_score`: 0.6 for any validating phrase from a fixed lexicon,
   +0.2 when the response opens with one, +0.2 for a second distinct one); passes when ≥ the entry's
-  threshold (default 0.8). Reason: ``low_empathy``.
+  threshold (default 0.8). Refusals are held to the refusal rule instead. Reason: ``low_empathy``.
 - ``code_executability``: see :mod:`core.generate.filters.code_exec`.
 - ``factual_accuracy`` (knowledge tasks): the judge checks each good response against the knowledge base
   (constraints, competencies, framework mappings) in batches of ~10; passes when accurate and the
@@ -46,6 +46,8 @@ class EmpathyFilter(SimpleFilter):
         response = good_response(example.record)
         if response is None:
             return ok(EMPATHY, None, "no desirable response")
+        if example.kind == "refusal":  # held to the refusal rule (core/refusal.py) instead
+            return ok(EMPATHY, None, "refusals are not held to the empathy markers")
         limit = threshold(ctx, EMPATHY)
         score = empathy_score(response)
         found, early = empathy_markers(response)
@@ -85,7 +87,7 @@ TEMPLATE = "filter_factual"
 
 
 class FactualVerdict(BaseModel):
-    index: int
+    index: int = Field(json_schema_extra={"minimum": 1})
     accurate: bool
     score: float = Field(1.0, ge=0.0, le=1.0)
     contradicts: str | None = None
@@ -93,7 +95,7 @@ class FactualVerdict(BaseModel):
 
 
 class FactualVerdicts(BaseModel):
-    verdicts: list[FactualVerdict] = Field(default_factory=list)
+    verdicts: list[FactualVerdict] = Field(default_factory=list, json_schema_extra={"minItems": 1})
 
 
 def knowledge_text(kb: Any) -> str:

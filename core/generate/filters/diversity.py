@@ -1,4 +1,5 @@
-"""Diversity: each candidate's embedding (of its whole text, ``records.all_text``) must have a cosine
+"""Diversity: each candidate's embedding (of its whole text, ``records.all_text``; a refusal's input alone,
+see :func:`text_of`) must have a cosine
 similarity below ``diversity_threshold`` to every example kept so far AND to every earlier candidate
 kept from the same batch; of a group of near-duplicates the first is kept. It must run LAST in the
 chain: what it keeps is committed at once (appended to ``ctx.kept_vectors``), so it has to see only
@@ -39,7 +40,12 @@ _HASHES = "diversity_hashes"
 
 
 def text_of(example: TrainingExample) -> str:
-    """The text an example is embedded by (its whole record: prompt and good response)."""
+    """The text an example is embedded by: its whole record (prompt and good response), except a refusal,
+    which is embedded by its input alone: refusals open with the project's one refusal sentence on
+    purpose (core/refusal.py), and that shared wording must not make two refusals of different
+    requests look like duplicates."""
+    if example.kind == "refusal":
+        return user_text(example.record)
     return all_text(example.record)
 
 
@@ -190,7 +196,10 @@ class DiversityFilter:
             return []
         lock = _lock(ctx)
         texts = [text_of(e) for e in examples]
-        threshold = float(ctx.thresholds.diversity_threshold)
+        threshold = ctx.thresholds.diversity_threshold
+        if threshold == "auto":  # a context built without build_context (which resolves it: filters/thresholds.py)
+            from core.generate.filters.thresholds import DEFAULT_DIVERSITY as threshold
+        threshold = float(threshold)
         if ctx.embedder is None:
             async with lock:
                 return self._exact(examples, texts, ctx)

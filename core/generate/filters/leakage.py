@@ -2,8 +2,11 @@
 
 Rejected (``eval_leak``): a user input whose normalised text equals an eval input; a user input whose
 embedding has cosine ≥ :data:`LEAK_THRESHOLD` (0.9) with an eval input (``ctx.eval_vectors``, embedded
-once per run by ``build_context``); a good response equal, normalised, to a long eval reference (eight
-words or more: short references are labels, which many examples share legitimately).
+once per run by ``build_context``); a good response equal, normalised, to a task-specific eval reference:
+one of eight words or more (short references are labels, which many examples share legitimately) that
+answers an in-scope input and is not shared by several eval examples. Refusals are never held to the
+references: a refusal opens with the project's one refusal sentence on purpose, so matching it would
+reject every refusal of a task whose refusal is one fixed sentence (their inputs are still checked).
 Score: the highest similarity to an eval input. Without eval data the filter passes everything.
 """
 
@@ -31,12 +34,16 @@ EVAL_IDS = "eval_ids"  # ctx.extras: eval ids in the order of ctx.eval_vectors
 
 def eval_lookup(examples: Sequence[Any]) -> dict[str, dict[str, str] | list[str]]:
     """The ``ctx.extras`` entries for eval examples (core.models.knowledge.EvalExample)."""
+    from collections import Counter
+
     inputs: dict[str, str] = {}
     refs: dict[str, str] = {}
+    shared = Counter(normalize(ex.reference) for ex in examples)
     for ex in examples:
         inputs.setdefault(normalize(ex.input), ex.id)
         ref = normalize(ex.reference)
-        if len(ref.split()) >= MIN_REFERENCE_WORDS:
+        if (not getattr(ex, "should_refuse", False) and len(ref.split()) >= MIN_REFERENCE_WORDS
+                and shared[ref] == 1):
             refs.setdefault(ref, ex.id)
     return {EVAL_INPUTS: inputs, EVAL_REFERENCES: refs, EVAL_IDS: [ex.id for ex in examples]}
 
@@ -72,7 +79,7 @@ class LeakageFilter:
             if q and q in inputs:
                 out.append(fail(NAME, "eval_leak", 1.0, f"the input is eval example {inputs[q]}'s"))
                 continue
-            good = good_response(e.record)
+            good = good_response(e.record) if e.kind != "refusal" else None
             g = normalize(good) if good else ""
             if g and g in refs:
                 out.append(fail(NAME, "eval_leak", max(sim, 0.0), f"the response is eval example {refs[g]}'s reference"))

@@ -43,6 +43,8 @@ class LengthFilter:
         else:
             counts = count_tokens_many(flat, ctx.tokenizer)
         lo, hi = ctx.thresholds.min_length, ctx.thresholds.max_length
+        if lo == "auto":  # a context built without build_context (which resolves it: filters/thresholds.py)
+            from core.generate.filters.thresholds import DEFAULT_MIN_LENGTH as lo
         out: list[FilterResult] = []
         i = 0
         for label, _, _, resps in parts:

@@ -33,7 +33,7 @@ LLM_SETTING = "llm_moderation"
 
 
 class ModerationVerdict(BaseModel):
-    index: int
+    index: int = Field(json_schema_extra={"minimum": 1})
     toxicity: float = Field(ge=0.0, le=1.0)
     harmful: bool = False
     prohibited_topic: str | None = None
@@ -42,7 +42,7 @@ class ModerationVerdict(BaseModel):
 
 
 class ModerationVerdicts(BaseModel):
-    verdicts: list[ModerationVerdict] = Field(default_factory=list)
+    verdicts: list[ModerationVerdict] = Field(default_factory=list, json_schema_extra={"minItems": 1})
 
 
 def lexicon_score(example: TrainingExample) -> tuple[float, ToxicityResult | None, str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from core.refusal import DEFAULT_RULE
+
 # ---------------------------------------------------------------- normalising
 
 
@@ -42,42 +44,22 @@ def unclosed_fence(text: str) -> bool:
 
 # ---------------------------------------------------------------- refusals
 
-# Phrases that decline a request. Matched case-insensitively; curly apostrophes are folded first.
-_REFUSAL = re.compile(
-    r"\b("
-    r"i(?: am|'m)? (?:sorry,? (?:but )?)?(?:can ?not|can't|won't|will not|am not able to|'m not able to|"
-    r"am unable to|'m unable to|must decline to|have to decline to|don't|do not) "
-    r"(?:help|assist|provide|give|offer|advise|answer|do that|support|recommend|diagnose|prescribe|"
-    r"comment|discuss|handle|be able to help|share|write|create|make|take part)"
-    r"|i(?: am|'m) not (?:able|allowed|permitted|qualified|the right (?:person|place|assistant|resource)|"
-    r"in a position) to"
-    r"|i (?:must|have to|need to) (?:decline|refuse)"
-    r"|(?:that|this|your request|this request|that request)(?: is|'s) (?:outside|beyond|not within|not part of|"
-    r"not something (?:i|that i) (?:can|am able to))"
-    r"|(?:outside|beyond) (?:of )?(?:my|the) (?:scope|remit|expertise|area|role)"
-    r"|not something i can (?:help|assist|do|provide|advise)"
-    r"|i can(?:not|'t) (?:do|fulfil|fulfill|comply|go into)"
-    r"|(?:please|you should|you'll need to|i(?:'d| would) (?:recommend|suggest|urge you to)|it's best to) "
-    r"(?:contact|consult|reach out to|speak (?:to|with)|talk to|see|call|seek help from|get in touch with) "
-    r"(?:a|an|your|the|emergency|local|qualified|licensed)"
-    r")",
-    re.IGNORECASE,
-)
+# The refusal rule lives in core/refusal.py (one rule for filters, rewards and evaluation); these are the
+# generic phrases' checks, without a project's own refusal sentence.
 
 
 def refusal_spans(text: str) -> list[tuple[int, int]]:
-    folded = (text or "").replace("\u2019", "'").replace("\u2018", "'")
-    return [m.span() for m in _REFUSAL.finditer(folded)]
+    return DEFAULT_RULE.spans(text)
 
 
 def refuses(text: str) -> bool:
     """Does the response decline the request (anywhere)?"""
-    return bool(refusal_spans(text))
+    return DEFAULT_RULE.refuses(text)
 
 
 def refuses_upfront(text: str, window: int = 160) -> bool:
     """Does the response open by declining (a refusal phrase in its first ``window`` characters)?"""
-    return any(start < window for start, _ in refusal_spans(text))
+    return DEFAULT_RULE.refuses_upfront(text, window)
 
 
 # ---------------------------------------------------------------- sentence ends

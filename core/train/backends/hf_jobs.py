@@ -7,6 +7,9 @@ submit   the training data goes to the Hub first (``<namespace>/<project>-data``
          ``uv run /data/runner.py --config /data/job_config.json`` with the flavor, the timeout (plan × 1.3,
          at least 1 h), ``secrets={"HF_TOKEN": ...}``, an explicit namespace and labels
          (``tunesmith=<project>``, ``run=<run id>``). run.toml records job_id, namespace, flavor, timeout.
+         A GRPO run ships runs/<id>/runner.py instead: the runner with tunesmith's scoring rules embedded
+         (core/train/bundle.py), and the judge reward's API key, when the config names one and this
+         machine's environment has it, goes into the job's secrets too.
 poll     ``inspect_job``; the stage normalised (SCHEDULING queued, RUNNING running, COMPLETED completed,
          ERROR failed, CANCELED/DELETED canceled, anything else running with a note); a failure's reason from
          the Hub's message and the runner's last "run failed" line; started_at/ended_at from the job. The
@@ -131,6 +134,15 @@ def runner_failure(folder: Path) -> str | None:
     return None
 
 
+def judge_secret(config: dict[str, Any]) -> dict[str, str]:
+    """{key variable: key} for the GRPO judge reward's API key when this machine's environment has it
+    (sent as a job secret, never written into the config); {} otherwise."""
+    judge = (config.get("reward_settings") or {}).get("judge") or {}
+    name = judge.get("key_env")
+    value = os.environ.get(name, "") if name else ""
+    return {name: value} if value else {}
+
+
 def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
@@ -237,11 +249,20 @@ class HFJobsBackend:
                       "run_dir": REMOTE_RUN_DIR}
         job_config.pop("output_dir", None)  # a local path means nothing in the job: model/ under run_dir
         text = json.dumps(job_config, indent=2, default=str)
-        if token in text:
-            raise hub.HubError("the run config contains the Hugging Face token; refusing to ship it")
+        if any(secret and secret in text for secret in (token, *judge_secret(config).values())):
+            raise hub.HubError("the run config contains a secret (a token or an API key); refusing to ship it")
         store.atomic_write_text(folder / JOB_CONFIG, text)
 
         dependencies = hub.pep723_dependencies(self.runner)
+        script = self.runner
+        if run.method == "grpo":  # the rewards are tunesmith's scoring rules: ship them inside the script
+            from core.train import bundle
+
+            try:
+                script = bundle.write_script(folder, self.runner)
+            except bundle.BundleError as exc:
+                raise hub.HubError(f"cannot build the GRPO runner script: {exc}") from None
+        secrets = {"HF_TOKEN": token, **judge_secret(config)}
         env = {"TUNESMITH_RUN_ID": run.run_id, "TUNESMITH_BACKEND": "hf_jobs", "PYTHONUNBUFFERED": "1"}
         labels = {"tunesmith": _label(slug), "run": _label(run.run_id)}
         out = io.StringIO()
@@ -249,9 +270,9 @@ class HFJobsBackend:
             with contextlib.redirect_stdout(out), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=".*run_uv_job.*experimental")
                 job = self.api.run_uv_job(
-                    str(self.runner), script_args=["--config", str(folder / JOB_CONFIG)],
+                    str(script), script_args=["--config", str(folder / JOB_CONFIG)],
                     dependencies=dependencies, flavor=flavor, timeout=timeout,
-                    secrets={"HF_TOKEN": token}, env=env, labels=labels, name=_label(f"tunesmith-{run.run_id}"),
+                    secrets=secrets, env=env, labels=labels, name=_label(f"tunesmith-{run.run_id}"),
                     namespace=namespace, token=token)
         except hub.HubError:
             raise

@@ -1,0 +1,1 @@
+"""End-to-end drivers: the whole pipeline through the CLI, in this process (tests/test_pipeline_*.py)."""
