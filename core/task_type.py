@@ -248,10 +248,12 @@ def stale_after_change(project: Any, before: str) -> list[str]:
     from core.project import EVAL_SET
 
     out = []
+    kind = before.replace("_", " ")
+    kind = ("an " if kind[0] in "aeiou" else "a ") + kind
     if project.exists(EVAL_SET):
-        out.append(f"the eval set was built for a {before.replace('_', ' ')} task; rebuild it so its references "
+        out.append(f"the eval set was built for {kind} task; rebuild it so its references "
                    f"fit: tunesmith evalset {project.slug} --force")
     if project.meta.is_done("generate", "pilot"):
-        out.append(f"the training data was generated for a {before.replace('_', ' ')} task; generate it again: "
+        out.append(f"the training data was generated for {kind} task; generate it again: "
                    f"tunesmith generate {project.slug} --pilot")
     return out

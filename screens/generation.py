@@ -4,22 +4,28 @@
   dataset validated; below it the last generation report (pass rate per filter and per category,
   rejections by reason, tokens, cost, timings);
 - **p** runs the pilot, **s** scales up (the projected cost, time and requests first, in a confirmation;
-  refused when over the budget cap), **r** resumes an interrupted scale-up, **v** opens the pilot review.
+  refused when over the budget cap), **r** resumes an interrupted scale-up (or one whose dataset is not
+  ready for training, e.g. refusals short of the plan), **v** opens the pilot review, **d** the optional
+  review of the scale-up's random sample, **x** clears the prompt adjustments earlier pilots left for the
+  generator (after a confirmation);
+- the report shows the planned mix against what was kept per kind (a short kind in the warning colour),
+  the DPO / KTO rejected-response strategies with the ones that failed, and the report's notes; the
+  warnings panel under the status line holds those notes and every "warning:" / "note:" progress line.
 
 Runs mirror ``tunesmith generate NAME --pilot | --scale | --resume`` (core.commands.generate): the core's
 progress callback runs in the worker thread and posts each event as a :class:`GenProgress` message; the
 screen applies it on the UI thread (progress bar and counters). Failures (no LLM, eval set not frozen,
-budget, circuit open) reach the App's one error dialog.
+budget, circuit open) reach the App's one error dialog; a scale-up whose dataset is not ready for training
+(``DatasetInvalid``: e.g. the refusals short of the plan) is shown with its own title and kept in the
+warnings panel. What the screen draws (the snapshot, the report) is in :mod:`screens.generation_view`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,6 +34,22 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, ProgressBar, Static
 
+from screens.generation_view import (  # noqa: F401  (GenSnapshot, mix_text, ...: re-exported for callers)
+    WARN,
+    GenSnapshot,
+    _pct,
+    counters_text,
+    feedback_text,
+    finished_text,
+    live_note,
+    load_snapshot,
+    mix_text,
+    notes_text,
+    panel_line,
+    panel_rank,
+    report_view,
+    strategies_text,
+)
 from tui.messages import WorkFailed
 from tui.widgets.key_bar import KeyBar
 from tui.workers import background
@@ -35,156 +57,7 @@ from tui.workers import background
 if TYPE_CHECKING:
     from core.project import Project
 
-GROUPS = ("gen-load", "gen-pilot", "gen-project", "gen-scale")
-
-
-# ---------------------------------------------------------------- what the screen shows
-
-
-@dataclass
-class GenSnapshot:
-    """Everything the screen draws, read off the UI thread."""
-
-    stage: str  # "none" | "pilot" | "approved" | "scaling" | "scaled" | "validated"
-    stage_text: str
-    report: Any = None  # the last GenerationReport (scale's if any, else the pilot's)
-    scale_state: Any = None  # ScaleState or None
-    pilot_size: int = 0
-    target_size: int = 0
-    extra: str = ""  # validation / splits line
-
-
-def _pct(x: float) -> str:
-    return f"{x:.0%}"
-
-
-def load_snapshot(project: "Project") -> GenSnapshot:
-    from core.generate import pipeline_state as ps
-    from core.generate.pipeline_parts import load_state
-    from core.generate.report import read_summary
-    from core.models.data import GenerationReport
-
-    project.reload()
-    meta = project.meta
-    cfg = meta.config.generate
-    summary = read_summary(project)
-    pilot = project.read_or(ps.PILOT_REPORT, GenerationReport) or summary.pilot
-    state = load_state(project)
-    snap = GenSnapshot(stage="none", stage_text="", pilot_size=int(cfg.pilot_size), target_size=int(cfg.target_size),
-                       scale_state=state)
-    snap.report = summary.scale if (summary.scale is not None and state is not None) else pilot
-    if not meta.is_done("generate", "pilot") or pilot is None:
-        snap.stage_text = f"Pilot not run · p generates {cfg.pilot_size} examples and filters them"
-        return snap
-    head = f"Pilot: {pilot.kept}/{pilot.generated} kept ({_pct(pilot.pass_rate)})"
-    if pilot.retries:
-        head += f" after {pilot.retries} retr{'y' if pilot.retries == 1 else 'ies'}"
-    if state is not None and state.status != "complete":
-        snap.stage = "scaling"
-        why = f" ({state.pause_reason})" if state.pause_reason else ""
-        snap.stage_text = (f"Scale-up {'paused' if state.status == 'paused' else 'interrupted'} at "
-                           f"{state.kept}/{state.target} kept{why} · r resumes it")
-        return snap
-    if meta.is_done("generate", "validated") or meta.is_done("generate", "scale"):
-        snap.stage = "validated" if meta.is_done("generate", "validated") else "scaled"
-        kept = summary.scale.kept if summary.scale else (state.kept if state else 0)
-        splits = ", ".join(f"{k} {n}" for k, n in summary.splits.items())
-        text = f"Scale-up done: {kept} examples" + (f" ({splits})" if splits else "")
-        v = summary.validation
-        if v is not None:
-            text += (f" · dataset validated ✓ for {v.trainer}" if v.ok
-                     else f" · validation failed: {'; '.join(v.errors[:1]) or v.note}")
-        snap.stage_text = text
-        return snap
-    if meta.is_done("generate", "pilot_approved"):
-        snap.stage = "approved"
-        rev = summary.pilot_review
-        good = f" ({rev.good}/{rev.rated} good, {_pct(rev.good_rate)})" if rev else ""
-        snap.stage_text = f"{head} · review approved{good} · s scales up to {cfg.target_size}"
-        return snap
-    snap.stage = "pilot"
-    review = "v reviews it"
-    try:
-        from core.generate import review as rv
-
-        rnd = rv.current_round(project)
-        if rnd.outcome == "rejected":
-            review = (f"review rejected ({rnd.good}/{len(rnd.sample)} good, {_pct(rnd.good_rate)}) · "
-                      f"p regenerates with the notes")
-        else:
-            review = f"review {rnd.rated}/{len(rnd.sample)} rated · v reviews it"
-    except Exception:  # no pilot examples kept, or an unreadable review: the review screen says why
-        pass
-    snap.stage_text = f"{head} · {review}"
-    return snap
-
-
-def report_view(report: Any) -> Group:
-    """The generation report: a headline, then filters | categories | rejections side by side."""
-    from core.llm.usage import money
-
-    tokens = report.prompt_tokens + report.completion_tokens
-    head = Text.assemble(
-        (f"Last {report.phase} report", "bold"),
-        f" · {report.kept}/{report.generated} kept ({_pct(report.pass_rate)}) · strategy {report.strategy}\n",
-        f"{tokens:,} tokens ({report.prompt_tokens:,} in, {report.completion_tokens:,} out) · "
-        f"{money(report.cost_usd)} · {report.seconds:.0f} s"
-        + (f" · {report.kept / report.seconds:.1f} kept/s" if report.seconds > 0 else ""),
-    )
-    if report.diversity_mean_similarity is not None:
-        head.append(f" · similarity mean {report.diversity_mean_similarity:.2f}"
-                    f" max {report.diversity_max_similarity or 0:.2f}")
-
-    def stats_table(title: str, rows: dict[str, Any]) -> Table:
-        t = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-        t.add_column(title, no_wrap=True, overflow="ellipsis", max_width=24)
-        t.add_column("pass", justify="right", no_wrap=True)
-        t.add_column("n", justify="right", no_wrap=True)
-        for name, s in rows.items():
-            style = "" if s.pass_rate >= 0.7 else "bold"
-            t.add_row(name, Text(_pct(s.pass_rate), style=style), f"{s.passed}/{s.checked}")
-        return t
-
-    rej = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-    rej.add_column("rejected for", no_wrap=True, overflow="ellipsis", max_width=28)
-    rej.add_column("n", justify="right", no_wrap=True)
-    for reason, n in sorted(report.rejections_by_reason.items(), key=lambda kv: -kv[1]):
-        rej.add_row(reason, str(n))
-    if not report.rejections_by_reason:
-        rej.add_row(Text("none", style="dim"), "")
-    grid = Table.grid(padding=(0, 3))
-    for _ in range(3):
-        grid.add_column()
-    grid.add_row(stats_table("filter", report.filters), stats_table("category", report.categories), rej)
-    return Group(head, Text(""), grid)
-
-
-def counters_text(ev: Any, started: float | None = None) -> str:
-    """The live counters from a GenerationProgress with counts (done, kept, rejected, tokens, cost, speed)."""
-    from core.llm.usage import money
-
-    top = sorted(ev.rejected.items(), key=lambda kv: -kv[1])[:3]
-    rej = f"rejected {ev.done - ev.kept}" + (f" ({', '.join(f'{k} {v}' for k, v in top)})" if top else "")
-    cost = money(ev.cost_usd) + (f" of ~{money(ev.projected_cost_usd)} projected"
-                                 if ev.projected_cost_usd is not None else "")
-    text = (f"done {ev.done} · kept {ev.kept}/{ev.target} · {rej}\n"
-            f"{ev.prompt_tokens + ev.completion_tokens:,} tokens · {cost} · {ev.examples_per_s:.1f} examples/s · "
-            f"{ev.elapsed_s:.0f} s")
-    if ev.retries or ev.failed_requests:
-        text += f" · faults {ev.retries} retried, {ev.failed_requests} failed"
-    return text
-
-
-def finished_text(report: Any) -> str:
-    """The counters once a run has ended, from its report."""
-    from core.llm.usage import money
-
-    top = sorted(report.rejections_by_reason.items(), key=lambda kv: -kv[1])[:3]
-    rej = f"rejected {report.generated - report.kept}" + (f" ({', '.join(f'{k} {v}' for k, v in top)})" if top else "")
-    speed = f" · {report.kept / report.seconds:.1f} examples/s" if report.seconds > 0 else ""
-    return (f"{report.phase} finished: done {report.generated} · kept {report.kept} · {rej}\n"
-            f"{report.prompt_tokens + report.completion_tokens:,} tokens · {money(report.cost_usd)}{speed} · "
-            f"{report.seconds:.0f} s")
+GROUPS = ("gen-load", "gen-pilot", "gen-project", "gen-scale", "gen-feedback")
 
 
 # ---------------------------------------------------------------- what the workers report
@@ -211,6 +84,12 @@ class GenFinished(Message):
         self.note = note
 
 
+class FeedbackCleared(Message):
+    def __init__(self, cleared: int) -> None:
+        super().__init__()
+        self.cleared = cleared
+
+
 class ProjectionReady(Message):
     def __init__(self, projection: Any, resume: bool) -> None:
         super().__init__()
@@ -229,9 +108,18 @@ class GenerationScreen(Screen):
         Binding("v", "review", "Review", id="generation.review", tooltip="Spot-check the pilot"),
         Binding("s", "scale", "Scale up", id="generation.scale",
                 tooltip="Show the projected cost and time, then scale up to target_size"),
-        Binding("r", "resume", "Resume", id="generation.resume", tooltip="Continue an interrupted scale-up"),
+        Binding("r", "resume", "Resume", id="generation.resume",
+                tooltip="Continue an interrupted scale-up, or one whose dataset is not ready for training"),
+        Binding("d", "scale_review", "Sample review", id="generation.scale_review",
+                tooltip="Rate the random sample of the final dataset (optional; tunesmith review NAME scale)"),
+        Binding("x", "clear_feedback", "Clear adjustments", id="generation.clear_feedback",
+                tooltip="Forget the prompt adjustments earlier pilots left for the generator (asks first)"),
         Binding("escape", "back", "Back", id="generation.back", tooltip="Back to the dashboard"),
     ]
+    COMMAND_NAMES = {
+        "generation.scale_review": "Review the scale-up sample",
+        "generation.clear_feedback": "Clear the prompt adjustments of earlier pilots",
+    }
 
     def __init__(self, project: "Project") -> None:
         super().__init__()
@@ -243,6 +131,7 @@ class GenerationScreen(Screen):
         self.last_event: Any = None
         self._t0: float | None = None
         self.scale_target: int | None = None  # like `generate --scale --target N`; None: config target_size
+        self.live_notes: list[str] = []  # "warning:" / "note:" progress lines, and a run's refusal, this run
 
     # ------------------------------------------------------------ layout
 
@@ -253,12 +142,16 @@ class GenerationScreen(Screen):
             yield ProgressBar(total=None, show_eta=False, id="gen-bar")
             yield Static("", id="gen-counters", markup=False)
         yield Static("", id="gen-status", markup=False)
+        yield Static("", id="gen-warnings", markup=False)
         with VerticalScroll(id="gen-report"):
+            yield Static("", id="gen-run-notes")
             yield Static("", id="gen-report-text")
         yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#gen-live").display = False
+        self.query_one("#gen-warnings").display = False
+        self.query_one("#gen-run-notes").display = False
         self.reload()
 
     def on_screen_resume(self) -> None:
@@ -310,8 +203,9 @@ class GenerationScreen(Screen):
             raise StageNotReady(f"a scale-up is in progress ({state.kept}/{state.target} kept): r resumes it")
         if resume and state is None:
             raise StageNotReady("there is no scale-up to resume: s starts one")
-        if resume and state is not None and state.status == "complete":
-            raise StageNotReady("the scale-up is complete: s starts a new one")
+        if resume and state is not None and state.status == "complete" and project.meta.is_done("generate",
+                                                                                                  "validated"):
+            raise StageNotReady("the scale-up is complete and the dataset validated: s starts a new one")
         gw = pl.default_gateway(project)
         try:
             pl.check_ready(project)
@@ -325,6 +219,16 @@ class GenerationScreen(Screen):
         except sc.BudgetTooLow as exc:
             raise sc.BudgetTooLow(f"Scale-up refused: over the budget cap.\n\n{proj.describe()}\n\n{exc}") from exc
         self.post_message(ProjectionReady(proj, resume))
+
+    @background("gen-feedback")
+    def clear_feedback_worker(self) -> None:
+        from core.generate.pipeline import load_feedback, save_feedback
+        from core.generate.pipeline_state import PilotFeedback
+
+        with self.project.writing():
+            cleared = len(load_feedback(self.project).lines())
+            save_feedback(self.project, PilotFeedback())
+        self.post_message(FeedbackCleared(cleared))
 
     @background("gen-scale")
     def run_scale_worker(self, resume: bool) -> None:
@@ -367,6 +271,16 @@ class GenerationScreen(Screen):
         self.notify(message.note, title="Generation")
         self.reload()
 
+    def on_feedback_cleared(self, message: FeedbackCleared) -> None:
+        message.stop()
+        self.busy = ""
+        n = message.cleared
+        note = (f"Cleared {n} prompt adjustment{'s' if n != 1 else ''}: the next pilot or scale-up starts from "
+                f"the plain prompts." if n else "There were no prompt adjustments to clear.")
+        self.set_status(note)
+        self.notify(note, title="Generation")
+        self.reload()
+
     def on_projection_ready(self, message: ProjectionReady) -> None:
         message.stop()
         self.busy = ""
@@ -394,6 +308,14 @@ class GenerationScreen(Screen):
         if message.group not in GROUPS:
             return
         doing, self.busy = self.busy, ""
+        if type(message.error).__name__ == "DatasetInvalid":  # the dataset is written but not ready: say what to change
+            message.stop()
+            self.add_live_note(f"not ready for training: {message.error}")
+            self.set_status("scale-up finished, but the dataset is not ready for training · r continues once fixed")
+            self.app.report_error(message.error, "The dataset is not ready for training")  # type: ignore[attr-defined]
+            self.reload()
+            self.refresh_bindings()
+            return
         again = {"pilot": "p tries again", "scale": "progress is saved; r resumes once fixed",
                  "projecting": "s or r tries again"}.get(doing, "")
         self.set_status(f"{doing or 'loading'} failed" + (f" · {again}" if again else ""))
@@ -406,19 +328,73 @@ class GenerationScreen(Screen):
     def set_status(self, text: str) -> None:
         self.query_one("#gen-status", Static).update(text)
 
+    def add_live_note(self, text: str) -> None:
+        if text not in self.live_notes:
+            self.live_notes.append(text)
+        self.show_warnings()
+
+    def warning_lines(self) -> list[str]:
+        """This run's warning / note lines, then the shown report's notes not already among them."""
+        lines = list(self.live_notes)
+        report = self.snapshot.report if self.snapshot else None
+        said = {line.split(":", 1)[-1].strip() for line in lines}
+        for note in (report.notes if report is not None else []):
+            if note.strip() not in said and f"warning: {note}" not in lines:
+                lines.append(f"warning: {note}")
+        # what stops the run first, then the warnings, then the notes
+        return sorted(lines, key=panel_rank)
+
+    def show_warnings(self) -> None:
+        """The warnings panel: one line each (cut with …) on a short screen; the report below has them in
+        full. Warnings in the warning colour, notes plain."""
+        lines = self.warning_lines()
+        full = self.query_one("#gen-run-notes", Static)  # this run's lines in full, above the report
+        full.display = bool(self.live_notes)
+        if self.live_notes:
+            said = [panel_line(line) for line in lines if line in self.live_notes]
+            full.update(Text("\n").join([Text("This run said", style="bold"), *said, Text("")]))
+        box = self.query_one("#gen-warnings", Static)
+        box.display = bool(lines)
+        if not lines:
+            return
+        tall = self.size.height >= 32
+        limit = 8 if tall else 3
+        shown = lines if len(lines) <= limit else lines[: limit - 1]
+        out = Text("\n").join(panel_line(line) for line in shown)
+        if len(shown) < len(lines):
+            out.append(f"\n… {len(lines) - len(shown)} more in the report below", "bold")
+        box.set_class(tall, "-tall")
+        box.update(out)
+
+    def on_resize(self) -> None:
+        if self.snapshot is not None or self.live_notes:
+            self.show_warnings()
+
     def show(self, snap: GenSnapshot) -> None:
         self.snapshot = snap
         self.query_one("#gen-stage", Static).update(snap.stage_text)
         body = self.query_one("#gen-report-text", Static)
+        parts: list[Any] = []
         if snap.report is not None:
-            body.update(report_view(snap.report))
+            parts.append(report_view(snap.report))
         else:
-            body.update(Text("No generation report yet: the pilot writes the first one.", style="dim"))
+            parts.append(Text("No generation report yet: the pilot writes the first one.", style="dim"))
+        if snap.scale_sample:
+            where = snap.scale_review.removeprefix("scale-up review: ") or "not reviewed yet"
+            parts.append(Text.assemble(("\nScale-up sample review: ", "bold"), where,
+                                       (" · d reviews it (optional)", "dim")))
+        if snap.feedback:
+            parts.append(Text(""))
+            parts.append(feedback_text(snap.feedback))
+        body.update(Group(*parts))
+        self.show_warnings()
         self.refresh_bindings()
 
     def start_live(self, label: str, total: int | None) -> None:
         self._t0 = time.monotonic()
         self.last_event = None
+        self.live_notes = []
+        self.show_warnings()
         self.query_one("#gen-live").display = True
         self.query_one("#gen-bar", ProgressBar).update(total=total, progress=0)
         self.query_one("#gen-counters", Static).update(label)
@@ -428,6 +404,9 @@ class GenerationScreen(Screen):
         self.progress_applied += 1
         self.last_event = ev
         self.query_one("#gen-live").display = True
+        note = live_note(ev.message or "")
+        if note is not None:
+            self.add_live_note(note)
         if ev.target:
             self.query_one("#gen-bar", ProgressBar).update(total=ev.target, progress=min(ev.kept, ev.target))
             self.query_one("#gen-counters", Static).update(counters_text(ev))
@@ -453,9 +432,17 @@ class GenerationScreen(Screen):
                 return None
             return None if running else True
         if action == "resume":
-            if stage != "scaling":
+            if stage not in ("scaling", "scaled"):
                 return False
             return None if running else True
+        if action == "scale_review":
+            if not (snap and snap.scale_sample):
+                return False
+            return None if running else True
+        if action == "clear_feedback":
+            if not (snap and snap.feedback):
+                return False
+            return None if self.busy else True
         return True
 
     def action_pilot(self) -> None:
@@ -497,6 +484,37 @@ class GenerationScreen(Screen):
         if self.busy not in ("", "loading"):
             return
         self.app.open_screen("pilot_review", self.project)  # type: ignore[attr-defined]
+
+    def action_scale_review(self) -> None:
+        if self.busy not in ("", "loading") or not (self.snapshot and self.snapshot.scale_sample):
+            return
+        from screens.review import ReviewScreen
+
+        self.app.push_screen(ReviewScreen(self.project, kind="scale"))
+
+    def action_clear_feedback(self) -> None:
+        from tui.dialogs import ConfirmDialog
+
+        lines = self.snapshot.feedback if self.snapshot else []
+        if self.busy or not lines:
+            return
+        n = len(lines)
+        shown = [f"  · {line if len(line) <= 66 else line[:65] + '…'}" for line in lines[:6]]
+        if n > 6:
+            shown.append(f"  … and {n - 6} more")
+        question = "\n".join([f"Clear the {n} prompt adjustment{'s' if n != 1 else ''} earlier pilots left for "
+                              f"the generator?", *shown,
+                              "The next pilot or scale-up then starts from the plain prompts."])
+
+        def answered(yes: bool | None) -> None:
+            if yes and not self.busy:
+                self.busy = "clearing"
+                self.set_status("clearing the prompt adjustments…")
+                self.refresh_bindings()
+                self.clear_feedback_worker()
+
+        self.app.push_screen(ConfirmDialog(question, yes="Clear", no="Keep them", title="Clear prompt adjustments?"),
+                             answered)
 
     def action_back(self) -> None:
         if self.busy in ("pilot", "scale"):

@@ -186,7 +186,7 @@ class HomeScreen(Screen):
         def created(project: "Project | None") -> None:
             self.refresh_projects()
             if project is not None:
-                self.tunesmith.open_project(project.slug)
+                self.tunesmith.open_project(project.slug, created=True)  # it says the inferred task type
 
         self.app.push_screen(NewProjectScreen(), created)
 

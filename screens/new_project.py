@@ -1,4 +1,9 @@
-"""New project: name, task, preset and training method; creates the folder with Project.create."""
+"""New project: name, task, preset and training method; creates the folder with Project.create.
+
+Project.create infers the task type from the task text (core.task_type.heuristic); the dashboard that
+opens next says what was inferred, and refines it with the model in a worker when one is configured
+(see screens.dashboard). c there changes it.
+"""
 
 from __future__ import annotations
 
@@ -73,6 +78,9 @@ class NewProjectScreen(Screen[Project | None]):
                     yield TextArea(id="task", compact=True, soft_wrap=True, tab_behavior="focus",
                                    placeholder="What should the model do? A sentence or two.")
                 yield Static(id="task-error", classes="field-error", markup=False)
+                yield Static("The task type (labels, free-text answers, rewrites…) is inferred from it; "
+                             "the dashboard shows it and c changes it.", id="task-help", classes="field-help",
+                             markup=False)
             with Vertical(classes="field"):
                 with Horizontal(classes="field-row"):
                     yield Label("Preset", classes="field-label")

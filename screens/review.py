@@ -12,7 +12,10 @@ What is reviewed comes from an adapter in :mod:`screens.review_sources`; this sc
   ``tunesmith evalset NAME --approve``; **r** concludes a finished round again after a failure.
 
 The pilot review (kind="pilot") is the same screen over the pilot's adapter: one round per pilot,
-approved above the approval rate, otherwise rejected with the notes fed to the generator.
+approved above the approval rate, otherwise rejected with the notes fed to the generator. The
+scale-up review (kind="scale", ``tunesmith review NAME scale``) rates the random sample of the final
+dataset with the same keys; it gates nothing, so it has no approve-all and no conclusion: once every
+example is rated the verdict line says whether the sample looks good.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from tui.workers import background
 if TYPE_CHECKING:
     from core.project import Project
 
-TITLES = {"evalset": "eval-set review", "pilot": "pilot review"}
+TITLES = {"evalset": "eval-set review", "pilot": "pilot review", "scale": "scale-up review"}
 
 
 # ---------------------------------------------------------------- what the workers report
@@ -194,8 +197,8 @@ class ReviewScreen(Screen):
             rater = Rater(snap.items, choices=("good", "bad"), notes=True, ratings=snap.ratings, id="review-rater")
             await self.query_one("#review-main", Vertical).mount(rater)
             rater.focus()
-            if snap.complete:  # a finished round that was not concluded (e.g. the regeneration failed)
-                self.set_status(f"{snap.status} · round complete: r concludes it, u changes a rating")
+            if snap.complete and self.source is not None:  # a finished round not concluded (e.g. it failed)
+                self.set_status(self.source.complete_status(snap))
         else:
             info.display = True
             self.query_one("#review-info-text", Static).update(Markdown(snap.body))
@@ -244,8 +247,8 @@ class ReviewScreen(Screen):
         bad = counts.get("bad", 0)
         self.snapshot.ratings = rater.ratings
         self.snapshot.rejected = bad
-        self.set_status(f"review round {self.snapshot.round}: {len(rater.ratings)}/{len(rater.items)} rated"
-                        + (f", {bad} rejected" if bad else "") + " · saved")
+        if self.source is not None:
+            self.set_status(self.source.round_status(self.snapshot, len(rater.ratings), len(rater.items), bad))
         self.refresh_bindings()
 
     def start_conclude(self) -> None:
@@ -269,11 +272,11 @@ class ReviewScreen(Screen):
                 return False
             return None if self.busy else True
         if action == "approve":
-            if state != REVIEWING:
+            if state != REVIEWING or source is None or not source.can_approve:
                 return False
             return None if self.busy else True
         if action == "conclude":
-            if state != REVIEWING or snap is None or not snap.complete:
+            if state != REVIEWING or snap is None or not snap.complete or source is None or not source.can_conclude:
                 return False
             return None if self.busy else True
         return True
@@ -293,7 +296,7 @@ class ReviewScreen(Screen):
         from tui.dialogs import ConfirmDialog
 
         snap, source = self.snapshot, self.source
-        if self.busy or snap is None or source is None or snap.state != REVIEWING:
+        if self.busy or snap is None or source is None or snap.state != REVIEWING or not source.can_approve:
             return
 
         def answered(yes: bool | None) -> None:

@@ -17,7 +17,9 @@ the ratings already saved.
 
 The pilot (skill 2) plugs in the same way: :func:`pilot_source` gives :class:`PilotSource` (over
 ``core.generate.review``) when that module exists, and otherwise a state that says which skill
-brings it. Importing this module imports no core module: each adapter imports what it drives when
+brings it; "scale" is the optional review of the scale-up's random sample (:class:`ScaleSource`, over
+``core.generate.scale_review``). Training examples are shown as literal text (:func:`example_body`),
+never as Markdown. Importing this module imports no core module: each adapter imports what it drives when
 it runs.
 """
 
@@ -27,6 +29,8 @@ import importlib
 import importlib.util
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
+
+from rich.text import Text
 
 from tui.widgets.rater import RaterItem, Rating
 
@@ -80,6 +84,8 @@ class ReviewSource:
     title = "Review"
     noun = "item"
     can_build = False
+    can_approve = True  # "approve all without the spot-check" (a gate); False where nothing is gated
+    can_conclude = True  # "r concludes a finished round"; False where a review has no conclusion
     approved_note = "Approved."
 
     def __init__(self, project: "Project") -> None:
@@ -105,6 +111,15 @@ class ReviewSource:
 
     def approve_question(self, snap: Snapshot) -> str:
         return f"Approve every {self.noun} without finishing the spot-check?"
+
+    def round_status(self, snap: Snapshot, rated: int, total: int, bad: int) -> str:
+        """The status line after each rating."""
+        return (f"review round {snap.round}: {rated}/{total} rated" + (f", {bad} rejected" if bad else "")
+                + " · saved")
+
+    def complete_status(self, snap: Snapshot) -> str:
+        """The status line of a finished round that was not concluded."""
+        return f"{snap.status} · round complete: r concludes it, u changes a rating"
 
     def conclude_text(self, snap: Snapshot) -> str:
         """The status line while a finished round is being concluded."""
@@ -148,10 +163,10 @@ class RoundSource(ReviewSource):
     # ------------------------------------------------------------ what subclasses shape
 
     def render(self, item: Any) -> RaterItem:
-        """A rater item for one sampled item (generic: every field, as Markdown)."""
+        """A rater item for one sampled item (generic: every field, as literal text)."""
         data = item.model_dump() if hasattr(item, "model_dump") else dict(vars(item))
         ident = str(data.get("id", ""))
-        body = "\n\n".join(f"**{k}**\n\n{_quote(str(v))}" for k, v in data.items() if k != "id" and v not in ("", None))
+        body = Text("\n\n").join(_block(k, str(v)) for k, v in data.items() if k != "id" and v not in ("", None))
         return RaterItem(ident, ident or self.noun, body)
 
     def summary(self) -> str:
@@ -207,10 +222,9 @@ class RoundSource(ReviewSource):
 # ---------------------------------------------------------------- the eval set
 
 
-def _quote(text: str) -> str:
-    """Markdown block quote of a text (blank lines kept inside the quote)."""
-    lines = text.strip().splitlines() or [""]
-    return "\n".join(f"> {line}" if line.strip() else ">" for line in lines)
+def _block(label: str, text: str) -> Text:
+    """A bold label, then the text exactly as it is (no Markdown: an example is shown as written)."""
+    return Text.assemble((label, "bold"), "\n", text.strip("\n"))
 
 
 def _counts(counts: dict[str, int], order: tuple[str, ...] = (), labels: dict[str, str] | None = None) -> str:
@@ -232,6 +246,7 @@ def eval_summary(examples: list["EvalExample"]) -> str:
 
 
 def eval_item(ex: "EvalExample") -> RaterItem:
+    """A rater item for one eval example, its input and reference shown literally (not as Markdown)."""
     refuse = " · must refuse" if ex.should_refuse else ""
     title = f"{KIND_LABELS.get(ex.kind, ex.kind)} · {ex.category} · {ex.difficulty}{refuse}  ({ex.id})"
     if ex.should_refuse:
@@ -240,12 +255,12 @@ def eval_item(ex: "EvalExample") -> RaterItem:
         answer = "Reference answer (close to the WILL NOT line, but must be answered)"
     else:
         answer = "Reference answer"
-    parts = [f"**Input**\n\n{_quote(ex.input)}", f"**{answer}**\n\n{_quote(ex.reference)}"]
+    parts = [_block("Input", ex.input), _block(answer, ex.reference)]
     if ex.rationale.strip():
-        parts.append(f"**Why** {ex.rationale.strip()}")
+        parts.append(Text.assemble(("Why ", "bold"), ex.rationale.strip()))
     if ex.provenance.strip():
-        parts.append(f"*From: {ex.provenance.strip()}*")
-    return RaterItem(ex.id, title, "\n\n".join(parts))
+        parts.append(Text(f"From: {ex.provenance.strip()}", style="dim italic"))
+    return RaterItem(ex.id, title, Text("\n\n").join(parts))
 
 
 class EvalSetSource(RoundSource):
@@ -371,23 +386,31 @@ PILOT_NOT_YET = (
 )
 
 
-def pilot_item(ex: Any) -> RaterItem:
-    """A rater item for one pilot TrainingExample: what it asks, its response(s), why it exists."""
+def example_body(ex: Any) -> Text:
+    """One TrainingExample as literal text: what it asks, its response(s), why it exists."""
     from core.generate.records import prompt_of, responses
 
-    title = f"{ex.kind} · {ex.category} · {ex.difficulty} · {ex.format}  ({ex.id})"
     parts = []
     for m in prompt_of(ex.record):
         role = str(m.get("role", "")).capitalize() or "Prompt"
-        parts.append(f"**{role}**\n\n{_quote(str(m.get('content', '')))}")
+        parts.append(_block(role, str(m.get("content", ""))))
     for column, text in responses(ex.record).items():
-        parts.append(f"**{column.capitalize()}**\n\n{_quote(text)}")
+        label = column.capitalize()
+        if column == "rejected" and getattr(ex, "rejected_strategy", None):
+            label += f" (made by: {ex.rejected_strategy})"
+        parts.append(_block(label, text))
     if "label" in ex.record:
-        parts.append(f"**Label** {ex.record['label']}")
+        parts.append(Text.assemble(("Label ", "bold"), str(ex.record["label"])))
     if ex.exercises:
-        parts.append(f"**Exercises** {ex.exercises}")
-    parts.append(f"*Strategy {ex.strategy} · {ex.model} · prompt {ex.prompt_version}*")
-    return RaterItem(ex.id, title, "\n\n".join(parts))
+        parts.append(Text.assemble(("Exercises ", "bold"), ex.exercises))
+    parts.append(Text(f"Strategy {ex.strategy} · {ex.model} · prompt {ex.prompt_version}", style="dim italic"))
+    return Text("\n\n").join(parts)
+
+
+def pilot_item(ex: Any) -> RaterItem:
+    """A rater item for one pilot (or scale-up) TrainingExample, its text shown literally."""
+    title = f"{ex.kind} · {ex.category} · {ex.difficulty} · {ex.format}  ({ex.id})"
+    return RaterItem(ex.id, title, example_body(ex))
 
 
 class PilotSource(RoundSource):
@@ -445,6 +468,67 @@ class PilotSource(RoundSource):
         return f"Approve the scale-up without finishing the pilot spot-check{spot}?"
 
 
+# ---------------------------------------------------------------- the scale-up sample (optional)
+
+
+class ScaleSource(ReviewSource):
+    """The optional review of a random sample of the final dataset, over ``core.generate.scale_review``
+    (``tunesmith review NAME scale``): ✓ / ✗ with a note, each saved as rated, undo withdraws; nothing is
+    gated on it, so there is no approve-all and no conclusion beyond the verdict line."""
+
+    kind = "scale"
+    title = "Scale-up review"
+    noun = "example"
+    can_approve = False
+    can_conclude = False
+
+    def __init__(self, project: "Project") -> None:
+        super().__init__(project)
+        from core.generate import scale_review
+
+        self.core = scale_review
+
+    def load(self) -> Snapshot:
+        from core.errors import StageNotReady
+
+        try:
+            rnd = self.core.current_round(self.project)
+        except StageNotReady as exc:
+            return Snapshot(UNAVAILABLE, "", "no scale-up sample yet",
+                            f"## No scale-up sample to review yet\n\n{exc}\n\nThe generation screen's scale-up "
+                            f"writes it (**g** on the dashboard).")
+        if not rnd.sample:
+            return Snapshot(UNAVAILABLE, "", rnd.describe(), f"## Nothing to review\n\n{rnd.describe()}.")
+        bar = self.project.meta.config.generate.pilot_approval_rate
+        summary = (f"scale-up review: a random {len(rnd.sample)} of the final dataset · optional, nothing waits "
+                   f"on it · below {bar:.0%} good, read your notes before training")
+        ratings = {ex.id: Rating(r, rnd.review.notes.get(ex.id) or None)
+                   for ex in rnd.sample if (r := rnd.rating(ex.id)) is not None}
+        bad = sum(1 for r in ratings.values() if r.rating == "bad")
+        return Snapshot(REVIEWING, summary, rnd.describe(), "", 1, [pilot_item(ex) for ex in rnd.sample],
+                        ratings, bad)
+
+    def rate(self, item_id: str, rating: str, note: str | None = None) -> None:
+        self.core.rate(self.project, item_id, rating == "good", note or "")
+
+    def undo(self, item_id: str) -> None:
+        self.core.rate(self.project, item_id, None)
+
+    def conclude(self, progress: Progress | None = None) -> Conclusion:
+        """Nothing to conclude: the verdict line, read again."""
+        rnd = self.core.current_round(self.project)
+        return Conclusion("reviewed", 0, self.load(), rnd.describe()[:1].upper() + rnd.describe()[1:])
+
+    def round_status(self, snap: Snapshot, rated: int, total: int, bad: int) -> str:
+        return f"scale-up review: {rated}/{total} rated" + (f", {bad} bad" if bad else "") + " · saved"
+
+    def complete_status(self, snap: Snapshot) -> str:
+        return f"{snap.status} · u changes a rating"
+
+    def conclude_text(self, snap: Snapshot) -> str:
+        return "scale-up review: every example rated…"
+
+
 def pilot_source(project: "Project") -> ReviewSource:
     if importlib.util.find_spec(PILOT_CORE) is None:
         return NotYetSource(project, "pilot", "Pilot review", PILOT_NOT_YET)
@@ -454,6 +538,7 @@ def pilot_source(project: "Project") -> ReviewSource:
 SOURCES: dict[str, Callable[["Project"], ReviewSource]] = {
     "evalset": EvalSetSource,
     "pilot": pilot_source,
+    "scale": ScaleSource,
 }
 
 

@@ -516,3 +516,62 @@ def test_instruction_for_every_reason_code() -> None:
             assert text.endswith(".") and len(text) > 20, code
     assert "unknown thing" in pl.instruction_for("unknown_thing", "custom")
     assert pl.reasons_of([("too_short", 3)]) == [("", "too_short", 3)]
+
+
+# ---------------------------------------------------------------- the planned mix (issue 11)
+
+
+def test_refusals_the_filters_keep_rejecting_keep_the_dataset_from_being_ready(fake_llm, project: Project) -> None:
+    """The defect: a 200-row set came out with 0 refusals and was marked validated. Here every refusal
+    repeats an eval-set input (eval_leak): the refusal cells are topped up, adjusted, given up on, and the
+    dataset is written but not ready, with the setting to change named."""
+    from core.generate.dataset import DatasetInvalid
+    from tests.fakes.generate_replies import install
+
+    leaked = EVAL_INPUTS[5]  # an out-of-scope eval input
+
+    def tweak(kind: str, quota: dict, payload: dict) -> dict:
+        if kind == "refusal":
+            for e in payload["examples"]:
+                e["input"] = leaked
+        return payload
+
+    install(fake_llm, tweak=tweak)
+    pl.run_pilot(project, gateway(project))
+    approve_pilot(project)
+    with pytest.raises(DatasetInvalid, match="refusal examples are short of the plan") as err:
+        sc.run_scale(project, gateway(project), target=60)
+    assert "eval_leak" in str(err.value) and "tunesmith generate helpdesk --resume" in str(err.value)
+    project.reload()
+    assert project.meta.is_done("generate", "scale") and not project.meta.is_done("generate", "validated")
+    state = sc.load_state(project)
+    assert state.exhausted and all(k.startswith("refusal|") for k in state.exhausted)
+    assert any(k.startswith("refusal|") for k in state.cell_feedback), "the failing cells got their own adjustment"
+    summary = rp.read_summary(project)
+    assert summary.scale.kept_by_kind.get("refusal", 0) < summary.scale.planned_by_kind["refusal"]
+    assert summary.scale.kept_by_kind["common"] == summary.scale.planned_by_kind["common"]
+    assert any("refusal examples" in n for n in summary.scale.notes)
+
+
+def test_the_scale_up_sample_is_reviewable_from_the_cli(fake_llm, project: Project, capsys) -> None:
+    from core.cli import main
+    from core.generate import scale_review as sr
+    from tests.fakes.generate_replies import install
+    from tests.test_generate_cli import Piped
+
+    install(fake_llm)
+    pl.run_pilot(project, gateway(project))
+    approve_pilot(project)
+    sc.run_scale(project, gateway(project), target=40)
+    import sys
+
+    old = sys.stdin
+    sys.stdin = Piped("y\nn too generic\n")
+    try:
+        assert main(["review", project.slug, "scale"]) == 0
+    finally:
+        sys.stdin = old
+    out = capsys.readouterr().out
+    assert "2/5 rated, 1 good" in out and "too generic" in out
+    rnd = sr.current_round(project)
+    assert rnd.rated == 2 and len(rnd.pending) == 3  # resumable: the next run asks for the other three

@@ -159,3 +159,109 @@ async def test_dashboard_large_terminal(projects_root: Path) -> None:
         dash = await open_dashboard(pilot)
         assert dash.query_one(StageList).max_scroll_y == 0
         assert "tunesmith boundaries support-bot" in text_of(dash.query_one("#next-step", Static))
+
+
+# ---------------------------------------------------------------- warnings, the scale-up review
+
+
+def prose_project(root: Path) -> Project:
+    """A project whose eval references are prose while exact match is asked for (a method warning)."""
+    from core.models.knowledge import EvalExample
+    from core.project import EVAL_SET
+    from tests.test_generate_pipeline import ready_project
+
+    p = ready_project(root)
+    rows = [r.model_copy(update={"reference": "Find the last statement, compare the standing charge with the "
+                                              "tariff sheet, then write both numbers down before you call."})
+            for r in p.read_rows(EVAL_SET, EvalExample)]
+    p.write_rows(EVAL_SET, rows, EvalExample)
+    p.meta.config.evaluate.eval_method = "exact_match"
+    p.save()
+    return p
+
+
+async def test_warnings_are_shown_after_the_first_paint(projects_root: Path, monkeypatch) -> None:
+    import threading
+
+    import core.commands.project as commands
+    from tui.dialogs import TextDialog
+    from tui.widgets.key_bar import key_items
+
+    prose_project(projects_root)
+    monkeypatch.setenv("TUNESMITH_MODEL", "openai/one-model")  # one model in every role: a warning too
+    gate = threading.Event()
+    real = commands.project_warnings
+
+    def slow_warnings(project):
+        gate.wait(20)
+        return real(project)
+
+    monkeypatch.setattr(commands, "project_warnings", slow_warnings)
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        for _ in range(4):
+            await pilot.pause(0.05)
+        dash = app.screen
+        assert isinstance(dash, DashboardScreen)  # painted while the warnings are still being read
+        assert "Task type" in text_of(dash.query_one("#project-info", Static))
+        assert not dash.query_one("#warnings", Static).display
+        gate.set()
+        await settle(pilot)
+        box = dash.query_one("#warnings", Static)
+        shown = text_of(box)
+        assert box.display
+        assert "⚠ config.evaluate.eval_method is exact_match, but 8 of 8 in-scope eval references are" in shown
+        assert "⚠ one model (openai/one-model) is both the generator and the judge" in shown
+        # everything still fits at 80x24: the stages without scrolling, above the next step
+        stages = dash.query_one(StageList)
+        assert stages.max_scroll_y == 0 and stages.region.bottom <= dash.query_one("#next-step").region.y
+        assert ("w", "Warnings", True) in key_items(dash)
+        await pilot.press("w")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, TextDialog)
+        full = text_of(dialog.query_one("#text-body", Static))
+        assert "[models].judge (or TUNESMITH_JUDGE_MODEL)" in full  # literal: brackets are not markup
+        assert 'set config.evaluate.eval_method = "auto"' in full
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is dash
+
+
+async def test_many_warnings_are_counted_at_80x24_and_wrapped_when_tall(projects_root: Path) -> None:
+    from screens.dashboard import warnings_text
+
+    lines = [f"warning number {i} " + "word " * 30 for i in range(5)]
+    short = warnings_text(lines, 24)
+    assert short.plain.count("⚠") == 1 and "… 4 more: w shows every warning in full" in short.plain
+    assert short.no_wrap
+    tall = warnings_text(lines, 50)
+    assert tall.plain.count("⚠") == 5 and not tall.no_wrap
+
+
+async def test_scale_review_key_once_the_sample_exists(projects_root: Path) -> None:
+    from screens.review import ReviewScreen
+    from tests.test_tui_generation import scaled_project
+    from tui.app import screen_commands
+    from tui.widgets.key_bar import key_items
+
+    project = scaled_project(projects_root, sample=0)
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = await open_dashboard(pilot)
+        assert "Sample review" not in {desc for _k, desc, _e in key_items(dash)}
+        from tests.test_tui_generation import dpo_example
+        from core.generate import pipeline_state as ps
+        from core.models.data import TrainingExample
+
+        project.write_rows(ps.SCALE_REVIEW_SAMPLE, [dpo_example(i) for i in range(3)], TrainingExample)
+        await pilot.press("r")
+        await settle(pilot)
+        assert ("d", "Sample review", True) in key_items(dash)
+        assert "Dashboard: Review the scale-up sample" in [c.title for c in screen_commands(app, dash)]
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen) and app.screen.kind == "scale"
+        assert app.screen.rater is not None and len(app.screen.rater.items) == 3

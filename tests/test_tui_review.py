@@ -123,7 +123,7 @@ async def test_all_good_approves_and_freezes(projects_root: Path, _model) -> Non
         assert len(rater.items) == 5
         assert "8 examples" in text(screen, "#review-summary") and "out-of-scope 2" in text(screen, "#review-summary")
         first = rater.items[0]
-        assert " · " in first.title and "**Input**" in first.body and "Why" in first.body
+        assert " · " in first.title and first.body.plain.startswith("Input\n") and "Why" in first.body
         fits(screen)
         shown = {desc for _k, desc, _e in key_items(screen)}
         assert {"✓ Good", "✗ Bad", "Undo", "Note", "Approve all", "Back"} <= shown and "Build" not in shown
@@ -354,3 +354,83 @@ async def test_pilot_review_rejects_with_notes(projects_root: Path) -> None:
         p.reload()
         assert not p.meta.is_done("generate", "pilot_approved") and not p.meta.is_done("generate", "pilot")
         assert screen.rater is None and "Pilot rejected" in info_text(screen)
+
+
+# ---------------------------------------------------------------- the scale-up sample (optional review)
+
+
+def rated_on_disk(p: Project) -> tuple[dict, dict]:
+    from core.generate.scale_review import SCALE_REVIEW, ScaleReview
+
+    review = p.read_or(SCALE_REVIEW, ScaleReview) or ScaleReview()
+    return dict(review.ratings), dict(review.notes)
+
+
+def rater_text(screen: ReviewScreen) -> str:
+    static = screen.query_one("#rater-body-text", Static)
+    return "\n".join(line.text for line in static.render_lines(static.region.reset_offset))
+
+
+async def test_scale_review_rates_undoes_and_resumes(projects_root: Path) -> None:
+    from screens.generation import GenerationScreen
+    from tests.test_tui_generation import scaled_project, shown
+
+    p = scaled_project(projects_root, sample=4)
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.open_screen("generation", p)
+        await settle(pilot, app)
+        generation = app.screen
+        assert isinstance(generation, GenerationScreen)
+        await pilot.press("d")
+        await settle(pilot, app)
+        screen = app.screen
+        assert isinstance(screen, ReviewScreen) and screen.kind == "scale"
+        assert "scale-up review: a random 4 of the final dataset · optional" in text(screen, "#review-summary")
+        rater = rater_of(screen)
+        assert [it.id for it in rater.items] == ["sc-0000", "sc-0001", "sc-0002", "sc-0003"]
+        body = rater_text(screen)  # literal: no Markdown heading, emphasis or HTML
+        assert "*this* <b>charge</b>" in body and "# Step 1" in body
+        assert "Rejected (made by: weak_model)" in body
+        shown_keys = {desc for _k, desc, _e in key_items(screen)}
+        assert {"✓ Good", "✗ Bad", "Undo"} <= shown_keys
+        assert "Approve all" not in shown_keys and "Conclude" not in shown_keys
+        fits(screen)
+
+        await pilot.press("y", "c", *"too vague", "enter", "n")
+        await pilot.pause()
+        assert rated_on_disk(p) == ({"sc-0000": "good", "sc-0001": "bad"}, {"sc-0001": "too vague"})
+        assert "scale-up review: 2/4 rated, 1 bad · saved" in text(screen, "#review-status")
+        await pilot.press("u")  # withdraws the last rating, on disk too
+        await pilot.pause()
+        assert rated_on_disk(p) == ({"sc-0000": "good"}, {})
+        assert rater.index == 1
+        await pilot.press("escape")  # leave mid-way: resumable
+        await settle(pilot, app)
+        assert app.screen is generation
+        assert "Scale-up sample review: 1/4 rated, 1 good" in shown(generation.query_one("#gen-report-text"))
+
+        await pilot.press("d")
+        await settle(pilot, app)
+        screen = app.screen
+        rater = rater_of(screen)
+        assert rater.index == 1 and set(rater.ratings) == {"sc-0000"}
+        await pilot.press("y", "y", "backspace", "y", "n")  # backspace undoes too
+        await settle(pilot, app)
+        assert rated_on_disk(p)[0] == {"sc-0000": "good", "sc-0001": "good", "sc-0002": "good", "sc-0003": "bad"}
+        status = text(screen, "#review-status")
+        assert "scale-up review: 4/4 rated, 3 good (75%: below the 80% bar" in status
+        assert any("Scale-up review: 4/4 rated, 3 good" in n.message for n in app._notifications)
+        assert screen.rater is not None  # still there: u changes a rating
+        await pilot.press("u")
+        await pilot.pause()
+        assert "sc-0003" not in rated_on_disk(p)[0]
+
+
+def test_shown_from_generation_module_helpers() -> None:
+    from screens.review_sources import example_body
+    from tests.test_tui_generation import dpo_example
+
+    body = example_body(dpo_example(7))
+    assert body.plain.startswith("User\nscale question 7: what is *this* <b>charge</b>?")
+    assert not body.spans or all(span.style in ("bold", "dim italic") for span in body.spans)

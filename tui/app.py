@@ -90,7 +90,8 @@ class TunesmithApp(App[None]):
 
     # ------------------------------------------------------------ navigation
 
-    def open_project(self, slug: str) -> None:
+    def open_project(self, slug: str, created: bool = False) -> None:
+        """The project's dashboard; ``created``: just made, so it says what was inferred (task type)."""
         from core.project import Project
         from screens.dashboard import DashboardScreen
 
@@ -99,7 +100,7 @@ class TunesmithApp(App[None]):
         except Exception as exc:
             self.report_error(exc, "Could not open the project")
             return
-        self.push_screen(DashboardScreen(project))
+        self.push_screen(DashboardScreen(project, created=created))
 
     def open_screen(self, name: str, project: "Project") -> bool:
         """Push the stage screen registered as ``name`` (screens.registry) for a project.
@@ -147,6 +148,13 @@ def screen_label(screen: Screen) -> str:
     return words[:1].upper() + words[1:]
 
 
+def command_name(node: object, binding: Binding) -> str:
+    """The palette's name for a binding: the node's COMMAND_NAMES[binding id] when it has one (a
+    longer name than the key bar's), else the binding's description."""
+    names = getattr(node, "COMMAND_NAMES", None) or {}
+    return names.get(binding.id or "", binding.description)
+
+
 def screen_commands(app: App, screen: Screen) -> Iterable[SystemCommand]:
     seen: set[tuple[int, str]] = set()
     keys: dict[tuple[int, str], list[str]] = {}
@@ -166,7 +174,7 @@ def screen_commands(app: App, screen: Screen) -> Iterable[SystemCommand]:
         binding = active.binding
         help_text = active.tooltip or binding.tooltip or binding.description
         help_text = f"{help_text} (key {'/'.join(keys[ident])})"
-        yield SystemCommand(f"{where}: {binding.description}", help_text,
+        yield SystemCommand(f"{where}: {command_name(active.node, binding)}", help_text,
                             partial(app.run_action, binding.action, active.node))
 
 

@@ -95,3 +95,30 @@ class HelpDialog(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class TextDialog(ModalScreen[None]):
+    """Lines of literal text (warnings, notes) in a scrollable box; enter or escape closes it."""
+
+    BINDINGS = [Binding("escape,enter,q", "close", "Close", id="text.close")]
+
+    def __init__(self, title: str, lines: list[str], hint: str = "esc closes", bullet: str = "⚠ ") -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.lines = list(lines)
+        self.hint = hint
+        self.bullet = bullet
+
+    def compose(self) -> ComposeResult:
+        body = Text("\n\n").join(Text.assemble((self.bullet, "bold"), line) for line in self.lines)
+        with Vertical(classes="dialog-box text-box"):
+            yield Static(self.title_text, classes="dialog-title", markup=False)
+            with VerticalScroll(classes="dialog-body", id="text-scroll"):
+                yield Static(body, id="text-body")
+            yield Static(self.hint, classes="dialog-hint", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#text-scroll").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -39,11 +39,12 @@ class ProjectDeleted(Message):
 
 
 class ProjectLoaded(Message):
-    """A project was (re)read from its folder."""
+    """A project was (re)read from its folder; ``number`` tells reads apart (0: not counted)."""
 
-    def __init__(self, project: "Project") -> None:
+    def __init__(self, project: "Project", number: int = 0) -> None:
         super().__init__()
         self.project = project
+        self.number = number
 
 
 class LlmStatus(Message):

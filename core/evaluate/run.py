@@ -339,13 +339,17 @@ def _evaluate(project: Any, gw: Any, record: ef.EvalRecord, examples: list[EvalE
     _say(progress, "scoring")
     results: list[EvalResult] = []
     para_rows: list[dict[str, Any]] = []
+    from core.refusal import rule_for
+
+    shared = {"task_type": task_type, "config": cfg, "judge": judge, "rule": rule_for(project),
+              "labels": list(project.meta.labels) or None}
     for role, ref in (("base", record.base), ("candidate", record.candidate)):
         rows = run_sync(score_all(examples, outputs[role], model_role=role, model=ref.model,  # type: ignore[arg-type]
-                                  task_type=task_type, config=cfg, judge=judge))
+                                  **shared))
         results.extend(rows)
         if para_examples:
             prow = run_sync(score_all(para_examples, para_outputs[role], model_role=role,  # type: ignore[arg-type]
-                                      model=ref.model, task_type=task_type, config=cfg, judge=judge))
+                                      model=ref.model, **shared))
             for r in prow:
                 group = r.example_id.rsplit(PARAPHRASE_SEP, 1)[0]
                 src = next(e for e in para_examples if e.id == r.example_id)

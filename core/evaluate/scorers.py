@@ -29,6 +29,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 from core.evaluate.judge import LOW_CONFIDENCE, Judge
 from core.evaluate.refusal import RefusalCheck, combine, detect_refusal
+from core.refusal import DEFAULT_RULE, RefusalRule
 from core.evaluate.scorers_functional import (
     CODE_TIMEOUT_S, check_code, check_json, check_regex, functional_spec,
 )
@@ -104,9 +105,11 @@ async def score_async(
     task_type: str = "instruction_following",
     labels: Sequence[str] | None = None,
     timeout_s: float = CODE_TIMEOUT_S,
+    rule: RefusalRule = DEFAULT_RULE,
 ) -> ScoreResult:
-    """Score one output with ``method``. ``judge`` must be a validated judge (or None)."""
-    heuristic = detect_refusal(output)
+    """Score one output with ``method``. ``judge`` must be a validated judge (or None); ``rule`` is the
+    project's refusal rule (the one the training data followed)."""
+    heuristic = detect_refusal(output, rule)
     if example.should_refuse and method != "human":
         return await _score_refusal(example, output, heuristic, judge if method == "llm_judge" else None)
     # in-scope (common, edge, look-alike): declining is a failure whatever the method
@@ -188,11 +191,17 @@ async def score_all(
     config: EvaluateConfig | None = None,
     judge: Judge | None = None,
     concurrency: int = 8,
+    rule: RefusalRule = DEFAULT_RULE,
+    labels: Sequence[str] | None = None,
 ) -> list[EvalResult]:
     """Choose the method per example, score every example that has an output and return EvalResult rows.
-    A judge call that fails leaves the example pending for a human (its detail says why)."""
+    A judge call that fails leaves the example pending for a human (its detail says why). ``labels``: the
+    project's label set (else the eval set's own); ``rule``: the project's refusal rule."""
     cfg = config or EvaluateConfig()
-    labels = classification_labels(examples) if task_type == "classification" else None
+    if task_type == "classification":
+        labels = list(labels) if labels else classification_labels(examples)
+    else:
+        labels = None
     sem = asyncio.Semaphore(max(1, concurrency))
 
     async def one(e: EvalExample) -> EvalResult:
@@ -200,11 +209,11 @@ async def score_all(
         method = choose_method(e, task_type, cfg.eval_method, judge_usable=judge is not None)
         async with sem:
             try:
-                res = await score_async(e, output, method, judge, task_type=task_type, labels=labels)
+                res = await score_async(e, output, method, judge, task_type=task_type, labels=labels, rule=rule)
             except (BudgetExceeded, CircuitOpen):
                 raise
             except LLMError as exc:
-                res = _pending(detect_refusal(output), f"the judge failed: {str(exc)[:160]}")
+                res = _pending(detect_refusal(output, rule), f"the judge failed: {str(exc)[:160]}")
         return EvalResult(
             example_id=e.id, model_role=model_role, model=model, output=output, method=res.method,
             score=min(1.0, max(0.0, res.score)), passed=res.passed, refused=res.refused,

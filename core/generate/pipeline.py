@@ -293,6 +293,7 @@ async def run_notes(project: Project, ctx: Any, gw: Any, strategy: Any) -> list[
     """What a generation run tells the user before it starts: the judge's check against the eval set,
     the rule-based checks the eval set's references fail (not enforced), how the "auto" thresholds were
     set, and when one model plays every role."""
+    from core.generate.filters.calibrate import calibrate
     from core.generate.filters.chain import THRESHOLD_NOTES
     from core.generate.filters.judge_check import check_judge
     from core.llm.roles import same_model_notes
@@ -301,6 +302,7 @@ async def run_notes(project: Project, ctx: Any, gw: Any, strategy: Any) -> list[
     check = await check_judge(ctx)
     if check is not None and not check.trusted:
         notes.append(check.note)
+    notes.extend(await calibrate(ctx))
     notes.extend(f"threshold: {n}" for n in ctx.extras.get(THRESHOLD_NOTES, []))
     roles = ("generator", "weak", "judge") if project.meta.training_method in ("dpo", "kto") else ("generator", "judge")
     notes.extend(same_model_notes(project.meta.models, roles))

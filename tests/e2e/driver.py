@@ -46,10 +46,14 @@ class Pipeline:
     root: Path
     env: dict[str, str]
     log: list[str] = field(default_factory=list)
+    seconds: list[tuple[str, float]] = field(default_factory=list)  # (command, seconds) per step
 
     def cli(self, *args: str, stdin: str = "", ok: tuple[int, ...] = (0,)) -> str:
         from core.cli import main
 
+        import time
+
+        t0 = time.perf_counter()
         out, err = io.StringIO(), io.StringIO()
         old_in = sys.stdin
         sys.stdin = Piped(stdin)
@@ -60,6 +64,7 @@ class Pipeline:
         finally:
             sys.stdin = old_in
         text = out.getvalue() + err.getvalue()
+        self.seconds.append((args[0], round(time.perf_counter() - t0, 2)))
         self.log.append(f"$ tunesmith {' '.join(args)}\n{text}")
         if "Traceback" in text:
             raise StepFailed(f"tunesmith {' '.join(args)} printed a traceback:\n{text[-4000:]}")

@@ -73,12 +73,13 @@ class StageList(OptionList):
     StageList > .option-list--option { padding: 0 1; }
     """
 
-    def show(self, meta: ProjectFile) -> None:
+    def show(self, meta: ProjectFile, rules: bool = True) -> None:
+        """rules: a rule between stages (leave them out where the screen is short)."""
         highlighted = self.highlighted
         self.clear_options()
         options: list[Option | None] = []
         for s in STAGES:
-            if options:
+            if options and rules:
                 options.append(None)  # a rule between stages
             options.append(Option(stage_prompt(meta, s), id=s))
         self.add_options(options)
