@@ -61,7 +61,7 @@ CUES: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
                                 r"transcribe|normali[sz]e)\b"),
         ("transformation", 2.0, r"\b(?:summari[sz]e|summari[sz]es|summary of|condense|shorten|simplify)\b"),
         ("transformation", 2.0, r"\bextract\w*\b.{0,40}\b(?:into|as|to) (?:json|a table|csv|fields|structured)\b"),
-        ("transformation", 1.5, r"\bturn\w* .{1,40}\binto\b|\bfrom .{1,30} to (?:json|yaml|csv|sql|python|english)\b"),
+        ("transformation", 1.5, r"\bturn\w* .{1,80}\binto\b|\bfrom .{1,30} to (?:json|yaml|csv|sql|python|english)\b"),
         ("transformation", 1.5, r"\b(?:fix|correct|proofread)\w* (?:the )?(?:grammar|spelling|typos|code|bugs)\b"),
         ("reasoning", 2.5, r"\b(?:solve|solves|solving|prove|proofs?|derive|derivation)\b"),
         ("reasoning", 2.0, r"\b(?:calculate|calculates|calculation|compute|computes|arithmetic|algebra|"
@@ -217,6 +217,20 @@ def apply(meta: Any, decision: TaskTypeDecision) -> bool:
     meta.task_type_reason = decision.reason
     meta.task_type_source = decision.source
     meta.labels = list(decision.labels)
+    return changed
+
+
+def reinfer(project: Any, gateway: Any = None) -> bool:
+    """Infer the task type again from the task text and the interview, replacing even the user's own
+    choice (they asked for it); True when the type or the labels changed. Blocking: it may ask the model,
+    then takes the project's lock."""
+    answers = interview_answers(project)
+    decision = infer(project.meta.task, gateway, answers=answers, source="interview" if answers else "llm")
+    with project.writing():
+        project.reload()
+        project.meta.task_type_source = "default"
+        changed = apply(project.meta, decision)
+        project.save()
     return changed
 
 

@@ -270,8 +270,11 @@ class DashboardScreen(Screen):
 
     @background("dashboard-task-type")
     def change_task_type(self, choice: TaskTypeChoice) -> None:
-        from screens.task_type import set_task_type
+        from screens.task_type import reinfer_task_type, set_task_type
 
+        if choice.infer:
+            self.post_message(TaskTypeChanged(reinfer_task_type(self.project)))
+            return
         self.post_message(TaskTypeChanged(set_task_type(self.project, choice.task_type, choice.labels)))
 
     def on_task_type_changed(self, message: TaskTypeChanged) -> None:
@@ -327,7 +330,7 @@ class DashboardScreen(Screen):
         def chosen(choice: TaskTypeChoice | None) -> None:
             if choice is None or self.task_type_busy:
                 return
-            self.task_type_busy = "saving…"
+            self.task_type_busy = "inferring…" if choice.infer else "saving…"
             self.show_task_type()
             self.change_task_type(choice)
 

@@ -3,7 +3,8 @@
 The decision lives in project.toml (``task_type``, ``task_type_reason``, ``task_type_source``, ``labels``;
 see core/task_type.py). The dashboard shows it on one line (:func:`task_type_line`); **c** opens
 :class:`TaskTypeDialog`: ↑/↓ pick one of the five types, the labels of a classification are edited as a
-comma-separated list, enter confirms, esc cancels. :func:`set_task_type` stores the choice as the CLI's
+comma-separated list, enter confirms, esc cancels, **ctrl+r** infers it again from the task text and the
+interview (:func:`reinfer_task_type`, as ``tunesmith task-type NAME --infer``). :func:`set_task_type` stores the choice as the CLI's
 ``tunesmith task-type NAME TYPE [--labels a,b]`` does (source "user": never overridden afterwards) and
 says what was built for the old type (``core.task_type.stale_after_change``). It writes the project:
 call it from a worker thread.
@@ -65,8 +66,9 @@ def parse_labels(text: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class TaskTypeChoice:
-    task_type: str
+    task_type: str  # "" with infer=True
     labels: tuple[str, ...] = ()
+    infer: bool = False  # infer it again instead
 
 
 @dataclass
@@ -98,6 +100,27 @@ def set_task_type(project: Any, task_type: str, labels: tuple[str, ...] = (),
     return TaskTypeChange(before, project.meta.task_type, changed, tt.describe(project.meta), stale)
 
 
+def reinfer_task_type(project: Any) -> TaskTypeChange:
+    """Infer the task type again (the model's grounded answer when one is configured, else the heuristic),
+    replacing the user's own choice; blocking."""
+    from core import task_type as tt
+    from core.llm.settings import resolve
+
+    before = project.meta.task_type
+    gateway = None
+    if resolve("interviewer", project.meta.models) is not None:
+        from core.llm.gateway import Gateway
+
+        gateway = Gateway(roles=project.meta.models, cache_dir=project.cache_dir / "llm")
+    try:
+        changed = tt.reinfer(project, gateway)
+    finally:
+        if gateway is not None:
+            gateway.close()
+    stale = tt.stale_after_change(project, before) if project.meta.task_type != before else []
+    return TaskTypeChange(before, project.meta.task_type, changed, tt.describe(project.meta), stale)
+
+
 def type_option(task_type: str) -> Option:
     return Option(Text.assemble((f"{type_name(task_type):<22}", "bold"), (TYPE_HELP.get(task_type, ""), "dim")),
                   id=task_type)
@@ -110,6 +133,8 @@ class TaskTypeDialog(ModalScreen["TaskTypeChoice | None"]):
         Binding("escape", "cancel", "Cancel", id="task_type.cancel", tooltip="Keep the task type as it is"),
         Binding("ctrl+s", "confirm", "Set", id="task_type.confirm", priority=True,
                 tooltip="Set the highlighted task type (and labels)"),
+        Binding("ctrl+r", "infer", "Infer again", id="task_type.infer", priority=True,
+                tooltip="Infer the task type again from the task text and the interview"),
     ]
 
     def __init__(self, meta: Any) -> None:
@@ -133,6 +158,7 @@ class TaskTypeDialog(ModalScreen["TaskTypeChoice | None"]):
             yield Static("", id="tt-hint", classes="dialog-hint", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Set (ctrl+s)", id="tt-set", variant="primary", compact=True)
+                yield Button("Infer again (ctrl+r)", id="tt-infer", compact=True)
                 yield Button("Cancel (esc)", id="tt-cancel", compact=True)
 
     def on_mount(self) -> None:
@@ -177,6 +203,8 @@ class TaskTypeDialog(ModalScreen["TaskTypeChoice | None"]):
         event.stop()
         if event.button.id == "tt-set":
             self.action_confirm()
+        elif event.button.id == "tt-infer":
+            self.action_infer()
         else:
             self.action_cancel()
 
@@ -199,6 +227,9 @@ class TaskTypeDialog(ModalScreen["TaskTypeChoice | None"]):
         choice = self.choice()
         if choice is not None:
             self.dismiss(choice)
+
+    def action_infer(self) -> None:
+        self.dismiss(TaskTypeChoice("", infer=True))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

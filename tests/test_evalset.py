@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,9 +31,9 @@ from core.models.knowledge import (
     Statement,
 )
 from core.project import BOUNDARIES, EVAL_REVIEW, EVAL_SET, TAXONOMY, Project
+from tests.fakes.prompt_reading import read_request
 
 ROOT = Path(__file__).resolve().parent.parent
-QUOTA = re.compile(r'Quota: kind=(\w+) category="([^"]*)" easy=(\d+) medium=(\d+) hard=(\d+) total=(\d+)')
 
 # ---------------------------------------------------------------- a scripted generator
 
@@ -72,7 +71,7 @@ FORMS = [
 
 
 class ScriptedModel:
-    """Answers EvalBatch requests from the counts in the prompt's Quota line, with varied inputs."""
+    """Answers EvalBatch requests from the counts the prompt states in words, with varied inputs."""
 
     def __init__(self, seed: int = 7, tweak: Callable[[dict, list[dict]], list[dict]] | None = None):
         self.rng = random.Random(seed)
@@ -86,11 +85,12 @@ class ScriptedModel:
 
     def __call__(self, request: dict) -> dict:
         first_user = next(m["content"] for m in request["messages"] if m["role"] == "user")
-        m = QUOTA.search(first_user)
-        assert m, "every evalset prompt states its quota in a parseable line"
-        kind, category = m.group(1), m.group(2)
-        counts = {"easy": int(m.group(3)), "medium": int(m.group(4)), "hard": int(m.group(5))}
-        assert sum(counts.values()) == int(m.group(6)) <= ev.MAX_PER_REQUEST
+        ask = read_request(first_user)
+        assert ask, "every evalset prompt says in words what it asks for"
+        assert "Quota:" not in first_user, "production prompts carry no lines written only for the fakes"
+        kind, category = ask["kind"], ask["category"]
+        counts = {"easy": ask["easy"], "medium": ask["medium"], "hard": ask["hard"]}
+        assert sum(counts.values()) == ask["total"] <= ev.MAX_PER_REQUEST
         q = {"kind": kind, "category": category, **counts, "prompt": first_user}
         self.asked.append(q)
         examples = []

@@ -32,6 +32,7 @@ from core.models.knowledge import (
 from core.project import BOUNDARIES, CRITERIA, KNOWLEDGE_BASE, TAXONOMY, Project
 from tests.fakes.generate_replies import install
 from tests.fakes.llm_server import schema_name
+from tests.fakes.prompt_reading import read_request
 
 WILL_NOT = ["give binding legal advice", "handle medical emergencies"]
 
@@ -152,7 +153,9 @@ def test_refusal_cells_refuse_and_offer_help(projects_root: Path, fake_llm) -> N
         assert ex.exercises == WILL_NOT[0] and ex.category == "out_of_scope"
     prompt = next(r for r in fake_llm.requests if schema_name(r) == "GeneratedBatch")["messages"][-1]["content"]
     assert "REFUSAL examples for this WILL NOT statement" in prompt and WILL_NOT[0] in prompt
-    assert 'Quota: kind=refusal category="out_of_scope" difficulty=easy total=5' in prompt
+    assert read_request(prompt) == {"kind": "refusal", "category": "out_of_scope", "difficulty": "easy", "total": 5,
+                                    "easy": 0, "medium": 0, "hard": 0}
+    assert "Quota:" not in prompt, "production prompts carry no lines written only for the fakes"
 
 
 def test_dpo_uses_all_five_rejected_strategies(projects_root: Path, fake_llm) -> None:
@@ -246,7 +249,7 @@ def test_prompt_carries_knowledge_feedback_and_avoid(projects_root: Path, fake_l
     prompt = next(r for r in fake_llm.requests if schema_name(r) == "GeneratedBatch")["messages"][-1]["content"]
     for text in ("Task definition: Help people", "give binding legal advice", "never ask for full card numbers",
                  "bills and payments", "one clear question", "give concrete next steps", "responses were too long",
-                 "How do I pay my gas bill?", 'Quota: kind=common category="billing" difficulty=easy total=2',
+                 "How do I pay my gas bill?", "Input category: billing: ", "Difficulty: easy: ", "Write exactly 2 examples.",
                  "specific to the user's situation"):
         assert text in prompt, text
 

@@ -129,6 +129,30 @@ async def test_pick_another_type_with_the_keyboard(projects_root: Path) -> None:
         assert not dash.query_one("#warnings", Static).display  # nothing was built yet: nothing stale
 
 
+async def test_infer_again_replaces_your_own_choice(projects_root: Path) -> None:
+    project = Project.create("Ticket router", "Route support tickets to billing, shipping or login.",
+                             root=projects_root)
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = await open_dashboard(pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("down", "enter")  # instruction following, set by you
+        await settle(pilot)
+        assert Project.open(project.slug, projects_root).meta.task_type_source == "user"
+        await pilot.press("c")
+        await pilot.pause()
+        fits(app.screen)
+        assert app.screen.query_one("#tt-infer").display
+        await pilot.press("ctrl+r")  # no model configured: the heuristic, from the task text
+        await settle(pilot)
+        assert app.screen is dash
+        meta = Project.open(project.slug, projects_root).meta
+        assert (meta.task_type, meta.task_type_source, meta.labels) == ("classification", "heuristic",
+                                                                         ["billing", "shipping", "login"])
+        assert "Task type classification (from the task text)" in info(dash)
+
+
 async def test_dialog_fits_a_large_terminal(projects_root: Path) -> None:
     ready_project(projects_root)
     app = TunesmithApp(projects_root)

@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--delete", nargs=2, metavar=("LIST", "N"), action="append", default=[])
     p.add_argument("--move", nargs=2, metavar=("LIST", "N"), action="append", default=[],
                    help="move item N between WILL and WILL NOT")
+    p.add_argument("--refusal", metavar="TEXT",
+                   help="the sentence every refusal opens with (it must say plainly that it declines)")
     p.set_defaults(func=cmd_boundaries)
 
 
@@ -62,6 +64,14 @@ def cmd_boundaries(args: argparse.Namespace) -> int:
         for name, n in args.move:
             ops.move(b, name, _n(n, f"--move {name}"))
             edited = True
+        if args.refusal is not None:
+            from core.refusal import recognised
+
+            if not recognised(args.refusal):
+                raise BadInput("--refusal: the sentence must decline plainly (e.g. \"I'm sorry, but I can't help "
+                               "with that here: I only …\"), so that every stage recognises it as a refusal")
+            b.refusal_message = " ".join(args.refusal.split())
+            edited = True
         if edited:
             ops.save(project, b)
         if args.approve:
@@ -82,7 +92,7 @@ def _summary(project: Project) -> None:
     if kb:
         c = kb.competencies
         fw = ", ".join(f.name for f in kb.frameworks) or "none"
-        print(f"knowledge base: {kb.task_type}; always {len(c.always)}, never {len(c.never)}, "
+        print(f"knowledge base: {project.meta.task_type}; always {len(c.always)}, never {len(c.never)}, "
               f"gray areas {len(c.gray_areas)}, common errors {len(c.common_errors)}; frameworks: {fw}")
     if tax:
         cats = ", ".join(f"{c.name} ({c.weight:g})" for c in tax.categories)

@@ -95,6 +95,8 @@ def print_mix(report: Any) -> None:
         print(f"  warning: the {name} strategy failed ({why}); its share went to the others")
     for note in report.notes:
         print(f"  warning: {note}")
+    if report.settings:
+        print("  thresholds: " + "; ".join(report.settings))
 
 
 def _pilot(project: Project) -> int:

@@ -90,12 +90,7 @@ def cmd_task_type(args: argparse.Namespace) -> int:
         raise BadInput("--labels: only a classification task has labels")
     before = project.meta.task_type
     if args.infer:
-        with project.writing():
-            project.reload()
-            project.meta.task_type_source = "default"  # let the inference replace a user choice
-            project.save()
-        refine_task_type(project, _gateway(project) if _configured(project) else None,
-                         answers=tt.interview_answers(project))
+        tt.reinfer(project, _gateway(project) if _configured(project) else None)
     elif args.type or args.labels is not None:
         labels = (tuple(dict.fromkeys(x.strip().lower() for x in args.labels.split(",") if x.strip()))
                   if args.labels is not None else tuple(project.meta.labels))

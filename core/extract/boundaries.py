@@ -132,6 +132,9 @@ def render_text(b: ScopeBoundaries) -> str:
         for i, s in enumerate(items, 1):
             src = f"  [{', '.join(s.provenance)}]" if s.provenance else ""
             lines.append(f"  {i:>2}. {s.text}{src}")
+    from core.refusal import message_or_default
+
+    lines.append(f"REFUSAL SENTENCE (every refusal opens with it)\n  {message_or_default(b.refusal_message)}")
     state = f"approved {b.approved_at:%Y-%m-%d %H:%M} UTC" if b.approved and b.approved_at else "not approved"
     lines.append(state)
     return "\n".join(lines)

@@ -222,7 +222,8 @@ def scale_report(project: Project, state: ps.ScaleState, kept: int) -> Generatio
 
 
 def finalise(project: Project, state: ps.ScaleState, kept: list[TrainingExample], *,
-             progress: pl.Progress | None = None, tokenizer: Any = None, notes: list[str] | None = None) -> GenerationReport:
+             progress: pl.Progress | None = None, tokenizer: Any = None, notes: list[str] | None = None,
+             settings: list[str] | None = None) -> GenerationReport:
     """Write the training dataset, validate it, write the report, quality log and card; mark the stage."""
     from core.extract.review import verify_frozen
     from core.generate import report as rp
@@ -251,6 +252,7 @@ def finalise(project: Project, state: ps.ScaleState, kept: list[TrainingExample]
     report = scale_report(project, state, len(examples))
     report.planned_by_kind, report.kept_by_kind, report.short_cells = mix.planned, mix.kept, mix.short
     report.notes = [*mix.notes(project), *(notes or [])]
+    report.settings = list(settings or [])
     report.rejected_strategies = dict(sorted(Counter(e.rejected_strategy for e in examples
                                                      if e.rejected_strategy).items()))
     report.failed_strategies = dict(state.failed_strategies)

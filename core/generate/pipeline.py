@@ -196,6 +196,7 @@ async def _arun_pilot(project: Project, gateway: Any, *, progress: Progress | No
         generator.feedback[:] = fb.lines()
         for note in notes:
             say(progress, "pilot", f"note: {note}")
+        say(progress, "pilot", "thresholds: " + "; ".join(settings_of(ctx)))
         say(progress, "pilot", f"pilot: {cfg.pilot_size} examples · strategy {strategy.name} ({strategy.reason}) · "
                                f"model {model}" + (f" · {len(fb.lines())} feedback notes" if fb.lines() else ""))
         attempts: list[AttemptRecord] = []
@@ -249,6 +250,7 @@ async def _arun_pilot(project: Project, gateway: Any, *, progress: Progress | No
                                                          if e.rejected_strategy).items()))
         report.failed_strategies = dict(getattr(generator, "failed_strategies", {}) or {})
         report.notes = [*notes, *mix_notes(report)]
+        report.settings = settings_of(ctx)
         scores = diversity_scores(outcome)
         if scores:
             report.diversity_mean_similarity = round(sum(scores) / len(scores), 4)
@@ -291,10 +293,9 @@ def run_pilot(project: Project, gateway: Any = None, **kwargs: Any) -> Generatio
 
 async def run_notes(project: Project, ctx: Any, gw: Any, strategy: Any) -> list[str]:
     """What a generation run tells the user before it starts: the judge's check against the eval set,
-    the rule-based checks the eval set's references fail (not enforced), how the "auto" thresholds were
-    set, and when one model plays every role."""
+    the rule-based checks the eval set's references fail (not enforced), and when one model plays every
+    role. (How the "auto" thresholds were set is :func:`settings_of`.)"""
     from core.generate.filters.calibrate import calibrate
-    from core.generate.filters.chain import THRESHOLD_NOTES
     from core.generate.filters.judge_check import check_judge
     from core.llm.roles import same_model_notes
 
@@ -303,10 +304,16 @@ async def run_notes(project: Project, ctx: Any, gw: Any, strategy: Any) -> list[
     if check is not None and not check.trusted:
         notes.append(check.note)
     notes.extend(await calibrate(ctx))
-    notes.extend(f"threshold: {n}" for n in ctx.extras.get(THRESHOLD_NOTES, []))
     roles = ("generator", "weak", "judge") if project.meta.training_method in ("dpo", "kto") else ("generator", "judge")
     notes.extend(same_model_notes(project.meta.models, roles))
     return notes
+
+
+def settings_of(ctx: Any) -> list[str]:
+    """How the run's "auto" thresholds were set (core/generate/filters/thresholds.py)."""
+    from core.generate.filters.chain import THRESHOLD_NOTES
+
+    return list(ctx.extras.get(THRESHOLD_NOTES, []))
 
 
 def mix_notes(report: GenerationReport) -> list[str]:

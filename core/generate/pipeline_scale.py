@@ -157,11 +157,12 @@ async def _arun_scale(project: Project, gateway: Any, *, target: int | None, res
         prior = pilot_pass_rate(project)
         for note in notes:
             pl.say(progress, "scale", f"note: {note}")
+        pl.say(progress, "scale", "thresholds: " + "; ".join(pl.settings_of(ctx)))
         run = _Run(project, gw, generator, ctx, state, prior, progress, kept)
         await run.run()
         run.save("complete")
         return ds.finalise(project, state, load_parts(project), progress=progress, tokenizer=ctx.tokenizer,
-                           notes=notes)
+                           notes=notes, settings=pl.settings_of(ctx))
     finally:
         if embedder is None and ctx is not None and ctx.embedder is not None:
             ctx.embedder.close()

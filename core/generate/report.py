@@ -180,6 +180,8 @@ def card_text(project: Project, s: GenerationSummary) -> str:
               f"\"{rule_for(project).message}\""]
     for note in meta_notes(project):
         lines += [f"- {note}"]
+    if (s.scale or s.pilot) is not None and (s.scale or s.pilot).settings:
+        lines += ["- Thresholds: " + "; ".join((s.scale or s.pilot).settings)]
     if sc is not None:
         tokens = sc.prompt_tokens + sc.completion_tokens
         lines += [f"- Scale-up: {sc.generated} generated and filtered ({sc.pass_rate:.0%} passed), {sc.kept} in the "

@@ -158,3 +158,4 @@ class GenerationReport(Strict):
     rejected_strategies: dict[str, int] = Field(default_factory=dict)
     failed_strategies: dict[str, str] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list, description="warnings the user must see")
+    settings: list[str] = Field(default_factory=list, description="how the \"auto\" thresholds were set")

@@ -8,8 +8,8 @@
 
 Schemas answered (names as the gateway sends them in ``response_format``):
 
-    GeneratedBatch     inputs + responses for the prompt's ``Quota: kind=... category="..." difficulty=...
-                       total=N`` line: exactly N, varied and realistic; refusals for kind=refusal; template
+    GeneratedBatch     inputs + responses for what the prompt asks (kind, category, difficulty and count read
+                       from its prose): exactly N, varied and realistic; refusals for REFUSAL prompts; template
                        steps, chain of thought ("Final answer:") and labels when the prompt asks for them
     CritiqueBatch      a revision per "### Example k" block (a sentence added; chain-of-thought left as is)
     VerificationBatch  a verdict per block: passed, except a ``verify_fail_rate`` share (deterministic)
@@ -31,8 +31,8 @@ from collections import Counter
 from typing import Any, Callable
 
 from tests.fakes.llm_server import request_text, schema_name
+from tests.fakes.prompt_reading import read_request
 
-QUOTA = re.compile(r'Quota: kind=(\w+) category="([^"]*)" difficulty=(\w+) total=(\d+)')
 ITEM = re.compile(r"### Example (\d+)(?: \(strategy=(\w+)\))?\nInput:\n<<<\n(.*?)\n>>>\nResponse:\n<<<\n(.*?)\n>>>",
                   re.S)
 WEAK_MARKER = "You answer messages for this task:"
@@ -170,10 +170,10 @@ class GenerateReplies:
     def batch(self, request: dict[str, Any]) -> dict[str, Any]:
         self.calls["GeneratedBatch"] += 1
         text = request_text(request)
-        m = QUOTA.search(text)
-        if m is None:
+        ask = read_request(text)
+        if ask.get("kind") not in ("common", "edge", "refusal"):
             return {"examples": []}
-        kind, category, difficulty, total = m.group(1), m.group(2), m.group(3), int(m.group(4))
+        kind, category, difficulty, total = ask["kind"], ask["category"], ask["difficulty"], ask["total"]
         quota = {"kind": kind, "category": category, "difficulty": difficulty, "total": total}
         self.asked.append(quota)
         rng = _rng(request, self.seed, "batch")

@@ -17,6 +17,8 @@ import random
 import re
 from typing import Any
 
+from tests.fakes.prompt_reading import read_request
+
 TASK = ("Route customer support tickets for an online bookshop to billing, delivery or account, and decline "
         "requests that are not bookshop support tickets")
 LABELS = ("billing", "delivery", "account")
@@ -61,14 +63,6 @@ def ticket(label: str, rng: random.Random) -> str:
 
 def off_topic(rng: random.Random) -> str:
     return f"{rng.choice(OPENERS)} {rng.choice(OFF).format(cue=rng.choice(OFF_TOPIC), n=rng.randint(10, 9999))}".strip()
-
-
-def _quota(text: str) -> dict[str, Any]:
-    m = re.search(r"Quota: kind=(\w+) category=\"([^\"]*)\"(.*)", text)
-    if not m:
-        return {}
-    rest = dict(re.findall(r"(\w+)=(\w+)", m.group(3)))
-    return {"kind": m.group(1), "category": m.group(2), **rest}
 
 
 def _label_of(category: str) -> str:
@@ -177,7 +171,7 @@ def taxonomy(request: dict) -> dict:
 
 def eval_batch(request: dict) -> dict:
     text = text_of(request)
-    q = _quota(text)
+    q = read_request(text)
     rng = _rng(request, "eval")
     out = []
     for diff in ("easy", "medium", "hard"):
@@ -194,7 +188,7 @@ def eval_batch(request: dict) -> dict:
 
 def generated_batch(request: dict) -> dict:
     text = text_of(request)
-    q = _quota(text)
+    q = read_request(text)
     rng = _rng(request, "train")
     n = int(q.get("total", 1) or 1)
     out = []
