@@ -76,6 +76,11 @@ def test_pilot_review_and_scale_from_the_cli(fake_llm, capsys, monkeypatch, proj
     assert code == 0, err
     assert "pilot: 50 examples" in out and "pilot attempt 1:" in out and "examples passed the filters" in out
     assert "next: spot-check the pilot: tunesmith review helpdesk pilot" in out
+    thresholds = [ln for ln in out.splitlines() if "thresholds: " in ln]
+    assert thresholds and "min_length" in thresholds[0] and "diversity_threshold" in thresholds[0]
+    assert "warning: threshold" not in out, "how a threshold was set is a setting, not a warning"
+    pilot_report = project.read(ps.PILOT_REPORT, GenerationReport)
+    assert pilot_report.settings and not any("min_length" in n for n in pilot_report.notes)
 
     code, out, err = run(capsys, monkeypatch, "review", "helpdesk", "pilot", stdin="y\nmaybe\n")
     assert code == 2 and "stdin line 2: 'maybe'" in err and "saved (1/5)" in out
@@ -105,11 +110,28 @@ def test_pilot_review_and_scale_from_the_cli(fake_llm, capsys, monkeypatch, proj
     assert "next: plan the training run" in out
     train, val = dataset_rows(project)
     assert len(train) + len(val) == 30
+    assert "thresholds: min_length" in out
+    assert "- Thresholds: min_length" in rp.write_dataset_card(project)
 
     code, out, _ = run(capsys, monkeypatch, "generate", "helpdesk", "--resume")  # finished: harmless
     assert code == 0 and "dataset: 30 examples" in out
     code, out, err = run(capsys, monkeypatch, "generate", "helpdesk", "--scale", "--target", "20", "--yes")
     assert code == 0 and "dataset: 20 examples" in out  # a finished scale-up may be replaced
+
+
+def test_refusal_sentence_from_the_cli(capsys, monkeypatch, project: Project) -> None:
+    from core.extract import boundaries as bd
+    from core.refusal import rule_for
+
+    code, out, err = run(capsys, monkeypatch, "boundaries", "helpdesk", "--refusal", "Sure, here is a poem.")
+    assert code == 2 and "--refusal" in err and "decline plainly" in err
+    sentence = "I'm sorry, but I can't help with that here: I only answer   helpdesk questions."
+    code, out, err = run(capsys, monkeypatch, "boundaries", "helpdesk", "--refusal", sentence)
+    assert code == 0, err
+    assert "REFUSAL SENTENCE" in out and "I only answer helpdesk questions." in out
+    reopened = Project.open("helpdesk", project.folder.parent)
+    assert rule_for(reopened).message == "I'm sorry, but I can't help with that here: I only answer helpdesk questions."
+    assert bd.load(reopened).refusal_message == rule_for(reopened).message
 
 
 def test_budget_flag_and_cap(fake_llm, capsys, monkeypatch, project: Project) -> None:
