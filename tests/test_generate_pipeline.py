@@ -575,3 +575,33 @@ def test_the_scale_up_sample_is_reviewable_from_the_cli(fake_llm, project: Proje
     assert "2/5 rated, 1 good" in out and "too generic" in out
     rnd = sr.current_round(project)
     assert rnd.rated == 2 and len(rnd.pending) == 3  # resumable: the next run asks for the other three
+
+
+@pytest.mark.timeout(240)
+def test_a_cell_whose_examples_come_back_again_ends_short_instead_of_hanging(fake_llm, project: Project) -> None:
+    """The defect (seen in bench/generation_throughput.py): examples generated again were dropped as
+    duplicates but still counted as on their way, so the run stopped asking for their cell yet never
+    finished, spinning at 2004/2000 kept. Repeats now count against the cell's attempts."""
+    from tests.fakes.generate_replies import install
+
+    def tweak(kind: str, quota: dict, payload: dict) -> dict:
+        if kind == "edge":  # the same one example for the cell, however often it is asked
+            payload["examples"] = [
+                {"input": f"An odd {quota['category']} case ({quota['difficulty']}), number {i}: the statement "
+                          f"shows two balances for the same month and I do not know which one to pay",
+                 "response": f"Pay the balance marked 'due' ({i}); the other is last month's, shown for reference. "
+                             f"If both are marked due, call us and we will merge them before the due date."}
+                for i in range(1)]
+        return payload
+
+    install(fake_llm, tweak=tweak)
+    pl.run_pilot(project, gateway(project))
+    approve_pilot(project)
+    report = sc.run_scale(project, gateway(project), target=60)
+    state = sc.load_state(project)
+    assert state.status == "complete" and state.duplicate_ids > 0
+    two = [k for k, n in state.quotas.items() if k.startswith("edge|") and n >= 2]
+    assert two and set(two) <= set(state.exhausted), "a cell that cannot fill is given up on, not asked forever"
+    assert all(state.cell_reasons[k].get("near_duplicate") for k in two)
+    assert report.kept_by_kind.get("edge", 0) < report.planned_by_kind["edge"]
+    assert report.kept_by_kind["common"] == report.planned_by_kind["common"]

@@ -138,16 +138,19 @@ class ScaleRun:
     def collect(self, task: asyncio.Task) -> None:
         cell = self.inflight.pop(task, None)
         examples = task.result()  # raises the fatal errors
-        if cell is not None:  # what did not come back is no longer on its way
-            self.book.settle(key_of(cell), cell.count - sum(1 for ex in examples if key_of(ex) == key_of(cell)))
-        fresh = []
+        fresh, repeats = [], []
         for ex in examples:
             if ex.id in self.seen:
                 self.state.duplicate_ids += 1
+                repeats.append(ex)
                 continue
             self.seen.add(ex.id)
             self.state.seen_ids.append(ex.id)
             fresh.append(ex)
+        if cell is not None:  # what did not come back, or came back again, is no longer on its way
+            self.book.settle(key_of(cell), cell.count - sum(1 for ex in fresh if key_of(ex) == key_of(cell)))
+        if repeats:  # an example generated again counts against its cell's attempts, like a near-duplicate
+            self.book.record([], [(ex, ["near_duplicate"]) for ex in repeats])
         self.buffer.extend(fresh)
         self.empty_tasks = 0 if examples else self.empty_tasks + 1
         if self.empty_tasks >= MAX_EMPTY_TASKS:
@@ -304,6 +307,8 @@ class ScaleRun:
             if not waits:
                 if self.book.complete():
                     break
+                # nothing is generating, waiting or being filtered: nothing is on its way either
+                self.book.pending.clear()
                 if s.checked > 10 * s.target + 200:
                     raise TunesmithError(f"the filters rejected almost everything ({s.kept} kept of {s.checked}); "
                                          f"see {self.project.path(ps.QUALITY_LOG)}")

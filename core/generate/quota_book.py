@@ -70,8 +70,19 @@ class QuotaBook:
         checked = sum(n for k, n in self.checked.items() if kind_of(k) == kind)
         return (kept + PRIOR_WEIGHT * self.prior) / (checked + PRIOR_WEIGHT)
 
-    def rate(self, key: str) -> float:
-        kind = self.kind_rate(kind_of(key))
+    def kind_rates(self) -> dict[str, float]:
+        """:meth:`kind_rate` of every kind, in one pass over the counts."""
+        kept: Counter = Counter()
+        checked: Counter = Counter()
+        for k, n in self.kept.items():
+            kept[kind_of(k)] += n
+        for k, n in self.checked.items():
+            checked[kind_of(k)] += n
+        kinds = {kind_of(k) for k in self.quotas} | set(kept) | set(checked)
+        return {kind: (kept[kind] + PRIOR_WEIGHT * self.prior) / (checked[kind] + PRIOR_WEIGHT) for kind in kinds}
+
+    def rate(self, key: str, kind_rates: dict[str, float] | None = None) -> float:
+        kind = kind_rates[kind_of(key)] if kind_rates is not None else self.kind_rate(kind_of(key))
         rate = (self.kept[key] + KIND_WEIGHT * kind) / (self.checked[key] + KIND_WEIGHT)
         return min(1.0, max(rate, MIN_RATE))
 
@@ -80,26 +91,29 @@ class QuotaBook:
     def missing(self, key: str) -> int:
         return max(0, self.quotas.get(key, 0) - self.kept[key])
 
-    def need(self, key: str) -> int:
-        """Examples still to generate for ``key`` (0 when full, exhausted or covered by the work on its way)."""
+    def need(self, key: str, kind_rates: dict[str, float] | None = None) -> int:
+        """Examples still to generate for ``key`` (0 when full, exhausted or covered by the work on its way).
+        ``kind_rates`` (:meth:`kind_rates`) saves recounting when every cell is asked in turn."""
         if key in self.exhausted:
             return 0
         missing = self.missing(key)
         if missing <= 0:
             return 0
-        rate, pending = self.rate(key), self.pending[key]
+        rate, pending = self.rate(key, kind_rates), self.pending[key]
         margin = SAFETY_SIGMAS * math.sqrt(pending * rate * (1 - rate))
         short = missing - rate * pending + margin
         return math.ceil(short / rate) if short > 0 else 0
 
     def total_need(self) -> int:
-        return sum(self.need(k) for k in self.quotas)
+        rates = self.kind_rates()
+        return sum(self.need(k, rates) for k in self.quotas)
 
     def pick(self) -> str | None:
         """The cell to generate for next: the one with the largest need relative to its quota."""
         best, best_score = None, 0.0
+        rates = self.kind_rates()
         for key, quota in self.quotas.items():
-            n = self.need(key)
+            n = self.need(key, rates)
             if n > 0:
                 score = n / max(1, quota)
                 if score > best_score:

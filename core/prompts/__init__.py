@@ -31,8 +31,10 @@ def load(name: str) -> dict[str, str]:
     return sections
 
 
+@lru_cache(maxsize=None)
 def version(name: str) -> str:
-    """A short content hash: recorded with generated data as its prompt version."""
+    """A short content hash: recorded with generated data as its prompt version (read once a process:
+    it is asked for every generated example)."""
     text = (FOLDER / f"{name}.md").read_bytes()
     return f"{name}@{hashlib.sha256(text).hexdigest()[:8]}"
 
