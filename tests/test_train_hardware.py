@@ -141,3 +141,18 @@ def test_plan_notes_truncation() -> None:
     plan = build_plan(project="bot", method="sft", backend="hf_jobs", base_model="m-0.5B", check=check,
                       train=SimpleNamespace(**{**TrainConfig(max_length=40).model_dump()}))
     assert any("truncated" in n for n in plan.notes)
+
+
+def test_grpo_steps_count_completions_as_trl_does() -> None:
+    """Seen on a real local GRPO run: the plan said 24 steps, TRL ran 84 (its batch counts completions)."""
+    from core.train.plan import steps_for
+
+    assert steps_for(114, 4, 4, 3.0, None, generations=4) == 84
+    assert steps_for(114, 4, 4, 3.0, None) == 24  # SFT, DPO, KTO: rows per batch
+    assert steps_for(114, 6, 1, 1.0, None, generations=4) == 57  # the batch is rounded up to 8 completions
+    assert steps_for(3, 4, 4, 1.0, None, generations=4) == 1
+    train = TrainConfig(per_device_train_batch_size=4, gradient_accumulation_steps=4, num_train_epochs=3.0)
+    plan = build_plan(project="bot", method="grpo", backend="local", base_model="x/Model-0.5B",
+                      check=_check("grpo"), train=train, local_device=("local CPU (2 cores)", 0.04))
+    rows = _check("grpo").rows["train"]
+    assert plan.steps == steps_for(rows, 4, 4, 3.0, None, generations=4)

@@ -92,10 +92,21 @@ def _duration(seconds: float) -> str:
     return f"{h} h {m:02d} min" if m else f"{h} h"
 
 
-def steps_for(rows: int, batch: int, accum: int, epochs: float, max_steps: int | None) -> int:
+def steps_for(rows: int, batch: int, accum: int, epochs: float, max_steps: int | None,
+              generations: int = 1) -> int:
+    """Optimizer steps, as the trainers count them. For GRPO (``generations`` > 1) the batch counts
+    completions, not prompts: each step takes batch x accumulation / generations prompts (the batch rounded
+    up to a multiple of ``generations``, as the runner does), and TRL's sampler drops an incomplete last
+    group of prompts (114 rows, batch 4 x 4, 4 generations, 3 epochs: 84 steps, as a real run took)."""
     if max_steps:
         return int(max_steps)
-    return max(1, math.ceil(rows / max(1, batch * accum)) * max(1, math.ceil(epochs)))
+    if generations > 1:
+        if batch % generations:
+            batch = (batch // generations + 1) * generations
+        per_epoch = max(1, rows * generations // max(1, batch * accum))
+    else:
+        per_epoch = math.ceil(rows / max(1, batch * accum))
+    return max(1, per_epoch * max(1, math.ceil(epochs)))
 
 
 def build_plan(*, project: str, method: str, backend: str, base_model: str, check: DatasetCheck,
@@ -107,16 +118,18 @@ def build_plan(*, project: str, method: str, backend: str, base_model: str, chec
     notes = list(choice.notes) + list(check.notes)
     rows = check.rows.get("train", 0)
     per_row = check.total_tokens / rows if rows else 0.0
+    gens = int((train.trainer_args or {}).get("num_generations", 4)) if method == "grpo" else 1
     steps = steps_for(rows, train.per_device_train_batch_size, train.gradient_accumulation_steps,
-                      train.num_train_epochs, train.max_steps)
+                      train.num_train_epochs, train.max_steps, generations=gens)
     cap = None
     if train.max_steps:
         cap = train.max_steps * train.per_device_train_batch_size * train.gradient_accumulation_steps * per_row
     if method == "grpo":
-        gens = int((train.trainer_args or {}).get("num_generations", 4))
         completion = int((train.trainer_args or {}).get("max_completion_length", 256))
         train_tokens = check.total_tokens * gens + rows * gens * completion
-        cap = cap * gens if cap is not None else None
+        if train.max_steps:  # a step's batch is completions, each with its prompt
+            cap = (train.max_steps * train.per_device_train_batch_size * train.gradient_accumulation_steps
+                   * (per_row + completion))
     else:
         train_tokens = check.total_tokens
     if backend == "local":

@@ -447,7 +447,14 @@ def build_args(config: dict[str, Any], output_dir: Path, has_eval: bool, n_train
     accum = int(hp.get("gradient_accumulation_steps", 4))
     epochs = float(hp.get("num_train_epochs", 3.0))
     max_steps = hp.get("max_steps") or -1
-    steps = int(max_steps) if max_steps and max_steps > 0 else max(1, math.ceil(n_train / (batch * accum)) * math.ceil(epochs))
+    # optimizer steps (core.train.plan.steps_for says the same to the user): GRPO's batch counts completions
+    gens = int((config.get("trainer_args") or {}).get("num_generations", 4)) if method == "grpo" else 1
+    if max_steps and max_steps > 0:
+        steps = int(max_steps)
+    elif gens > 1:
+        steps = max(1, n_train * gens // (-(-batch // gens) * gens * accum)) * math.ceil(epochs)
+    else:
+        steps = max(1, math.ceil(n_train / (batch * accum)) * math.ceil(epochs))
     args: dict[str, Any] = {
         "output_dir": str(output_dir),
         "num_train_epochs": epochs,
