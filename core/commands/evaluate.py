@@ -1,4 +1,6 @@
-"""`tunesmith evaluate NAME [--base M] [--candidate RUN|M]`, `tunesmith decide NAME`, `tunesmith export NAME`."""
+"""`tunesmith evaluate NAME [--base M] [--candidate RUN|M] [--base-api-base URL] [--candidate-api-base URL]`,
+`tunesmith decide NAME`, `tunesmith export NAME`. The model forms ``M`` may take: :data:`MODEL_FORMS`
+(core.evaluate.inference describes each)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,19 @@ from core.project import Project
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="evaluate the fine-tuned model against its base on the frozen eval set")
+    p = sub.add_parser(
+        "evaluate", help="evaluate the fine-tuned model against its base on the frozen eval set",
+        description="Evaluate the fine-tuned model (the candidate) against its base on the frozen eval set.",
+        epilog=MODEL_FORMS, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name")
-    p.add_argument("--base", metavar="M", help="the base model: a local folder, a Hub id or litellm:<model> "
-                                               "(default: the candidate run's base model)")
-    p.add_argument("--candidate", metavar="RUN|M", help="a training run id (or 'latest') or a model "
-                                                        "(default: the latest completed run)")
+    p.add_argument("--base", metavar="M", help="the base model, any model form below (default: the candidate run's "
+                                               "base model, else config.train.base_model)")
+    p.add_argument("--candidate", metavar="RUN|M", help="a training run id (or part of one, or 'latest') or any "
+                                                        "model form below (default: the latest completed run)")
+    p.add_argument("--base-api-base", metavar="URL", help="serve --base from this OpenAI-compatible server "
+                                                          "(same as --base openai:M@URL)")
+    p.add_argument("--candidate-api-base", metavar="URL", help="serve --candidate from this OpenAI-compatible "
+                                                               "server (same as --candidate openai:M@URL)")
     p.add_argument("--max-new-tokens", type=int, default=256, metavar="N",
                    help="longest output generated per example (default 256)")
     p.add_argument("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy (default)")
@@ -32,6 +41,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_export)
 
 
+MODEL_FORMS = """\
+model forms (--base M, --candidate M):
+  ./path/to/folder              a local model folder (transformers); a LoRA adapter folder loads on its base
+  RUN                           a training run id, part of one, or 'latest': its runs/<id>/model, or the
+                                Hub model it pushed (HF Jobs)
+  org/name, hf:org/name[@rev]   a Hugging Face Hub model, run here with transformers: taken from the
+                                Hugging Face cache, else downloaded (needs the network; HF_TOKEN for a
+                                gated or private model); hf: when the org is also a provider name
+                                (hf:openai/gpt-oss-20b)
+  openai:MODEL@URL              a model served by an OpenAI-compatible server (vLLM, Ollama, llama.cpp,
+                                LM Studio), e.g. openai:qwen2.5:0.5b@http://localhost:11434/v1; the key, if
+                                any, from OPENAI_API_KEY (never stored)
+  litellm:MODEL[@URL]           any litellm model string, e.g. litellm:hosted_vllm/my-model@http://gpu:8000/v1
+                                or litellm:anthropic/claude-sonnet-4-5
+  provider/model[@URL]          the same for a litellm provider prefix (openai/, anthropic/, ollama/, ...)
+
+A served model without a URL uses TUNESMITH_EVAL_API_BASE, else [models].api_base, else TUNESMITH_API_BASE;
+TUNESMITH_EVAL_CONCURRENCY (default 8) caps the requests sent at once. Offline (HF_HUB_OFFLINE=1 or no
+network) a Hub model must already be in the Hugging Face cache: `hf download org/name` on a machine with
+network and copy ~/.cache/huggingface/hub, or pass a local folder."""
+
+
 def _print(line: str) -> None:
     print(line, flush=True)
 
@@ -44,12 +75,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise BadInput("--batch-size: must be at least 1")
     project = Project.open(args.name)
-    from core.evaluate.inference import DecodingParams
+    from core.evaluate.inference import DecodingParams, with_api_base
     from core.evaluate.run import evaluate
 
+    base = with_api_base(args.base, args.base_api_base, "--base-api-base", project)
+    candidate = with_api_base(args.candidate, args.candidate_api_base, "--candidate-api-base", project)
     params = DecodingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                             batch_size=args.batch_size)
-    outcome = evaluate(project, None, base=args.base, candidate=args.candidate, progress=_print, params=params)
+    outcome = evaluate(project, None, base=base, candidate=candidate, progress=_print, params=params)
     rec = outcome.record
     print()
     print(f"evaluation {outcome.eval_id}: candidate {rec.candidate.model}"

@@ -1,27 +1,43 @@
 """Outputs of a model on the frozen eval set (and on paraphrases of its inputs), cached per model.
 
-What a model spec means (:func:`classify`):
+What a model spec means (:func:`classify`, :func:`model_ref`):
 
-- ``litellm:<model>`` — a served model through the gateway (litellm), e.g. ``litellm:hosted_vllm/my-model``;
 - an existing local folder — local transformers; a folder with ``adapter_config.json`` is a LoRA adapter,
   loaded through peft on top of its base (the training run's base model, else the adapter's own
   ``base_model_name_or_path``);
-- ``hf:<org/name>`` — a Hub id, loaded by transformers from the local cache only (no network here);
+- a training run id (or ``latest``) — that run's ``runs/<id>/model``, or the Hub model it pushed
+  (:func:`resolve_models`);
+- ``org/name`` or ``hf:org/name`` (``@revision`` optional: ``hf:org/name@v2``) — a Hugging Face Hub model,
+  local transformers: taken from the Hugging Face cache when it is there, else downloaded (:func:`hub_folder`);
+  ``hf:`` is needed when the org is also a litellm provider name (``hf:openai/gpt-oss-20b``);
+- ``openai:<model>@http(s)://host:port/v1`` — a model served by an OpenAI-compatible server (vLLM, Ollama,
+  llama.cpp's server, LM Studio, a proxy), called through the gateway (litellm ``openai/<model>`` with that
+  API base); ``<model>@http(s)://...`` without a prefix means the same;
+- ``litellm:<model>`` — any litellm model string through the gateway, e.g. ``litellm:hosted_vllm/my-model``;
 - ``<provider>/<model>`` where provider is a litellm provider (openai, anthropic, hosted_vllm, ollama, …:
-  :data:`LITELLM_PROVIDERS`) — served, through the gateway;
-- anything else (``Qwen/Qwen2.5-0.5B-Instruct``) — a Hub id, local transformers.
+  :data:`LITELLM_PROVIDERS`) — served, through the gateway.
 
-A served model's API base: ``<model>@http(s)://...`` in the spec, else ``TUNESMITH_EVAL_API_BASE``, else the
-project's ``[models].api_base``, else ``TUNESMITH_API_BASE``.
+A served model's API base: ``<model>@http(s)://...`` in the spec (the CLI's ``--base-api-base`` /
+``--candidate-api-base`` put it there, :func:`with_api_base`), else ``TUNESMITH_EVAL_API_BASE``, else the
+project's ``[models].api_base``, else ``TUNESMITH_API_BASE``. Its key, if the server wants one, comes from the
+provider's usual environment variable (``OPENAI_API_KEY`` for ``openai:``); it is never part of a spec, of the
+eval record or of the cache key (a URL with a user name or password in it is refused). At most
+``TUNESMITH_EVAL_CONCURRENCY`` (default 8) requests are out at once, fewer when a local server says it has
+fewer slots.
 
-Local inference: ``AutoModelForCausalLM`` + ``AutoTokenizer``, batched with left padding (inputs sorted by
-length, order restored), greedy by default (``temperature`` > 0 samples, seeded), the input as one user turn
-through the tokenizer's chat template with ``add_generation_prompt=True``; only the new tokens are decoded.
+Hub models: :mod:`core.evaluate.hub_models` (the Hugging Face cache first, else a download with
+progress; a clear error offline).
+
+Local inference: ``AutoModelForCausalLM`` + ``AutoTokenizer`` from a folder (local files only), batched with
+left padding (inputs sorted by length, order restored), greedy by default (``temperature`` > 0 samples,
+seeded), the input as one user turn through the tokenizer's chat template with ``add_generation_prompt=True``;
+only the new tokens are decoded.
 
 Cache: ``evals/cache/<sha>.parquet`` holds {id, output} rows, keyed by sha256 of the model (for a local
-folder also a fingerprint of its files, so a retrained folder is not mistaken for the old one), the
-decoding parameters and the inputs' hash. Partial progress is saved after every batch, so an interrupted
-evaluation resumes; a rerun of ``tunesmith evaluate`` generates nothing it already has.
+folder also a fingerprint of its files, so a retrained folder is not mistaken for the old one; for a run's
+Hub model its run id; for a served model its API base), the decoding parameters and the inputs' hash.
+Partial progress is saved after every batch, so an interrupted evaluation resumes; a rerun of
+``tunesmith evaluate`` generates nothing it already has (and loads or downloads no model).
 """
 
 from __future__ import annotations
@@ -34,10 +50,22 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
 
 from core import store
 from core.errors import BadInput, StageNotReady, TunesmithError
 from core.evaluate.evalfolder import ModelRef, cache_dir
+from core.evaluate.hub_models import (  # noqa: F401  (re-exported: the errors and the Hub helpers)
+    HUB_FILES,
+    HUB_PREFIX,
+    InferenceError,
+    ModelNotFound,
+    ModelUnavailable,
+    hub_folder,
+    is_hub_id,
+    split_hub_id,
+    weights_complete,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +73,9 @@ Progress = Callable[[str], None]
 STAGE = "evaluate"
 CACHE_VERSION = 1
 LITELLM_PREFIX = "litellm:"
-HUB_PREFIX = "hf:"
+OPENAI_PREFIX = "openai:"  # an OpenAI-compatible server: openai:<model>@http://host:port/v1
+SPEC_PREFIXES = (LITELLM_PREFIX, OPENAI_PREFIX, HUB_PREFIX)
+DEFAULT_EVAL_CONCURRENCY = 8
 LITELLM_PROVIDERS = frozenset({
     "openai", "anthropic", "azure", "azure_ai", "gemini", "vertex_ai", "groq", "mistral", "together_ai",
     "openrouter", "deepseek", "xai", "fireworks_ai", "huggingface", "hosted_vllm", "vllm", "ollama",
@@ -55,8 +85,6 @@ LITELLM_PROVIDERS = frozenset({
 })
 
 
-class InferenceError(TunesmithError):
-    """A model could not be loaded or run; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -94,19 +122,41 @@ def _split_api_base(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
+def _is_provider_model(model: str) -> bool:
+    return "/" in model and model.split("/", 1)[0].lower() in LITELLM_PROVIDERS
+
+
 def classify(spec: str) -> str:
     """"local", "hub" or "litellm" (see the module docstring)."""
     spec = spec.strip()
-    if spec.startswith(LITELLM_PREFIX):
+    if spec.startswith((LITELLM_PREFIX, OPENAI_PREFIX)):
         return "litellm"
     if spec.startswith(HUB_PREFIX):
         return "hub"
     if Path(spec).expanduser().exists():
         return "local"
     model, api_base = _split_api_base(spec)
-    if api_base or ("/" in model and model.split("/", 1)[0].lower() in LITELLM_PROVIDERS):
+    if api_base or _is_provider_model(model):
         return "litellm"
     return "hub"
+
+
+def check_api_base(url: str | None, where: str = "the served model's API base") -> None:
+    """An API base is an http(s) URL without credentials in it (it is stored in the eval record and the cache
+    key; a key belongs in the provider's environment variable). The URL is not echoed when it has them."""
+    if not url:
+        return
+    try:
+        parts = urlsplit(url)
+        has_credentials = bool(parts.username or parts.password)
+    except ValueError:
+        raise BadInput(f"{where}: {url!r} is not a URL (expected http://host:port/v1)") from None
+    if has_credentials:
+        raise BadInput(f"{where}: the URL has a user name or password in it; give the server's key in its "
+                       f"environment variable instead (OPENAI_API_KEY for openai:<model>): a URL is stored in the "
+                       f"evaluation record, a key never is")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadInput(f"{where}: {url!r} is not an http(s) URL (expected e.g. http://localhost:8000/v1)")
 
 
 def served_api_base(project: Any | None = None, explicit: str | None = None) -> str | None:
@@ -128,9 +178,22 @@ def model_ref(spec: str, project: Any | None = None, *, run_id: str | None = Non
         raise BadInput("model: empty model name")
     kind = classify(spec)
     if kind == "litellm":
-        model, api_base = _split_api_base(spec.removeprefix(LITELLM_PREFIX))
-        return ModelRef(spec=spec, kind="litellm", model=model, run_id=run_id,
-                        api_base=served_api_base(project, api_base))
+        if spec.startswith(OPENAI_PREFIX):
+            name, api_base = _split_api_base(spec.removeprefix(OPENAI_PREFIX))
+            if not name.strip():
+                raise BadInput(f"model {spec!r}: no model name (expected openai:<model>@http://host:port/v1)")
+            model = f"openai/{name.strip()}"
+        elif spec.startswith(LITELLM_PREFIX):
+            model, api_base = _split_api_base(spec.removeprefix(LITELLM_PREFIX))
+        else:
+            model, api_base = _split_api_base(spec)
+            if api_base and not _is_provider_model(model):
+                model = f"openai/{model}"  # a bare name at a URL: an OpenAI-compatible server
+        if not model.strip():
+            raise BadInput(f"model {spec!r}: no model name")
+        api_base = served_api_base(project, api_base)
+        check_api_base(api_base)
+        return ModelRef(spec=spec, kind="litellm", model=model.strip(), run_id=run_id, api_base=api_base)
     if kind == "hub":
         return ModelRef(spec=spec, kind="hub", model=spec.removeprefix(HUB_PREFIX), run_id=run_id)
     folder = Path(spec).expanduser().resolve()
@@ -151,6 +214,43 @@ def _adapter_base_of(folder: Path) -> str | None:
     except (OSError, ValueError):
         return None
     return data.get("base_model_name_or_path") or None
+
+
+def with_api_base(spec: str | None, api_base: str | None, option: str, project: Any | None = None) -> str | None:
+    """``spec`` served from ``api_base`` (the CLI's ``--base-api-base`` / ``--candidate-api-base``): a served
+    spec gets ``@<api_base>``, a plain model name becomes ``openai:<name>@<api_base>``. A local folder, a Hub
+    model given with ``hf:``, a training run or a spec that already names its server is bad input."""
+    if not api_base or not api_base.strip():
+        return spec
+    api_base = api_base.strip()
+    check_api_base(api_base, option)
+    flag = option.removesuffix("-api-base")
+    if not spec or not spec.strip():
+        raise BadInput(f"{option}: it names the server of a served model; give the model too: "
+                       f"{flag} openai:<model> {option} {api_base}")
+    spec = spec.strip()
+    if project is not None and _is_run(project, spec):
+        raise BadInput(f"{option}: {spec} is a training run, evaluated here; an API base goes with a served "
+                       f"model ({flag} openai:<model>)")
+    if _split_api_base(spec)[1]:
+        raise BadInput(f"{option}: {spec} already names its server; give the URL once")
+    if spec.startswith(HUB_PREFIX) or classify(spec) == "local":
+        raise BadInput(f"{option}: {spec} is loaded here with transformers, not served; to call it on a server "
+                       f"pass {flag} openai:<the name the server gives it>")
+    if spec.startswith((OPENAI_PREFIX, LITELLM_PREFIX)) or classify(spec) == "litellm":
+        return f"{spec}@{api_base}"
+    return f"{OPENAI_PREFIX}{spec}@{api_base}"
+
+
+def _is_run(project: Any, text: str) -> bool:
+    from core.train import runfolder as rf
+
+    if text in ("latest", "last"):
+        return True
+    try:
+        return any(r.run_id == text for r in rf.list_runs(project))
+    except TunesmithError:
+        return False
 
 
 # ---------------------------------------------------------------- which models (defaults from the runs)
@@ -219,12 +319,24 @@ def resolve_models(project: Any, base: str | None = None, candidate: str | None 
             raise StageNotReady(f"run {run.run_id} is {run.status}, not completed"
                                 + (f": {run.failure_reason}" if run.failure_reason else ""))
     cand = _run_model(project, run) if run is not None else model_ref(candidate or "", project)
-    base_spec = (base or (run.base_model if run is not None else None)
-                 or project.meta.config.train.base_model or project.meta.models.base_model)
+    trained_on = ((run.base_model if run is not None else None)
+                  or project.meta.config.train.base_model or project.meta.models.base_model)
+    base_spec = base or _training_base(trained_on)
     if not base_spec:
-        raise BadInput("--base: no base model: pass --base M (a local folder, a Hub id or litellm:<model>) or set "
-                       "config.train.base_model in project.toml")
+        raise BadInput("--base: no base model: pass --base M (a local folder, a Hub id, openai:<model>@<url> or "
+                       "litellm:<model>) or set config.train.base_model in project.toml")
     return model_ref(base_spec, project), cand
+
+
+def _training_base(text: str | None) -> str | None:
+    """A training base model (a folder or a Hub id, never a served model) as a spec: ``openai/gpt-oss-20b``
+    as a base model is the Hub's openai org, not the provider."""
+    if not text or not text.strip():
+        return None
+    text = text.strip()
+    if text.startswith(SPEC_PREFIXES) or Path(text).expanduser().exists() or classify(text) != "litellm":
+        return text
+    return HUB_PREFIX + text if _split_api_base(text)[1] is None else text
 
 
 # ---------------------------------------------------------------- cache
@@ -248,6 +360,8 @@ def model_identity(ref: ModelRef) -> dict[str, Any]:
         ident["adapter_base"] = ref.adapter_base
         if Path(ref.adapter_base).exists():
             ident["base_files"] = _fingerprint(Path(ref.adapter_base))
+    if ref.kind == "hub" and ref.run_id:
+        ident["run_id"] = ref.run_id  # a later run may push new weights to the same repo
     if ref.api_base:
         ident["api_base"] = ref.api_base
     return ident
@@ -284,9 +398,10 @@ def _write_cache(path: Path, outputs: dict[str, str]) -> None:
 class LocalRunner:
     """A transformers model loaded once, generating in batches."""
 
-    def __init__(self, ref: ModelRef, params: DecodingParams):
+    def __init__(self, ref: ModelRef, params: DecodingParams, progress: Progress | None = None):
         self.ref = ref
         self.params = params
+        self.progress = progress
         self.model: Any = None
         self.tokenizer: Any = None
         self.device = "cpu"
@@ -295,36 +410,36 @@ class LocalRunner:
     def load(self) -> None:
         if self.model is not None:
             return
+        ref = self.ref
+        model_dir, base_dir = self.sources()  # first: a model that cannot be had fails before torch is imported
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:  # pragma: no cover - the project depends on both
             raise InferenceError(f"local inference needs torch and transformers ({exc})") from None
-        ref = self.ref
-        offline = ref.kind == "hub" or (ref.adapter_base is not None and not Path(ref.adapter_base).exists())
-        kwargs: dict[str, Any] = {"local_files_only": True} if offline or os.environ.get("HF_HUB_OFFLINE") else {}
+        kwargs: dict[str, Any] = {"local_files_only": True}  # every source is a folder on this machine by now
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if self.device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-        weights = ref.adapter_base or ref.model
+        weights = base_dir or model_dir
         try:
-            tok_src = ref.model if _has_tokenizer(ref.model) else weights
+            tok_src = model_dir if _has_tokenizer(model_dir) else weights
             self.tokenizer = AutoTokenizer.from_pretrained(tok_src, **kwargs)
             model = AutoModelForCausalLM.from_pretrained(weights, dtype=dtype, **kwargs)
-            if ref.adapter_base:
+            if base_dir:
                 try:
                     from peft import PeftModel
                 except ImportError:
                     raise InferenceError(f"{ref.model} is a LoRA adapter; loading it needs peft "
                                          f"(pip install peft)") from None
-                model = PeftModel.from_pretrained(model, ref.model, **kwargs)
+                model = PeftModel.from_pretrained(model, model_dir, **kwargs)
         except InferenceError:
             raise
         except (OSError, ValueError) as exc:
-            where = ("it is not in the local Hugging Face cache and there is no network: download it first "
-                     "(huggingface-cli download) or pass a local folder") if offline else "check the folder"
+            where = f"check the folder {weights}" + (f" and the adapter {model_dir}" if base_dir else "")
             raise InferenceError(f"cannot load {ref.model}"
-                                 + (f" (base {ref.adapter_base})" if ref.adapter_base else "")
-                                 + f": {str(exc).splitlines()[0][:300]}; {where}") from None
+                                 + (f" (base {ref.adapter_base or base_dir})" if base_dir else "")
+                                 + f": {str(exc).splitlines()[0][:300] if str(exc) else exc.__class__.__name__}; "
+                                 + where) from None
         model.to(self.device)
         model.eval()
         self.model = model
@@ -334,6 +449,30 @@ class LocalRunner:
             tok.pad_token = tok.eos_token
         if not getattr(tok, "chat_template", None):
             self.note = f"{ref.model} has no chat template: inputs are given as plain text"
+
+    def sources(self) -> tuple[str, str | None]:
+        """(the model's folder, its base's folder for a LoRA adapter): Hub models are taken from the cache or
+        downloaded (:func:`hub_folder`)."""
+        ref = self.ref
+        if ref.kind == "hub":  # a training run's own Hub model: ask the Hub for its newest push first
+            model_dir = str(hub_folder(ref.model, self.progress, check_hub=ref.run_id is not None))
+        else:
+            model_dir = ref.model
+        adapter = (Path(model_dir) / "adapter_config.json").exists()
+        base = ref.adapter_base if adapter else None  # a run recorded as LoRA that pushed merged weights: no base
+        if adapter and not base:
+            base = _adapter_base_of(Path(model_dir))
+            if not base:
+                raise InferenceError(f"{ref.model} is a LoRA adapter whose adapter_config.json names no base model "
+                                     f"(base_model_name_or_path): set it there, or evaluate the merged model")
+        if not base:
+            return model_dir, None
+        if Path(base).expanduser().exists():
+            return model_dir, str(Path(base).expanduser())
+        try:
+            return model_dir, str(hub_folder(base, self.progress))
+        except ModelNotFound as exc:
+            raise ModelNotFound(f"{exc} (the base model of the LoRA adapter {ref.model})") from None
 
     def prompt(self, text: str) -> str:
         tok = self.tokenizer
@@ -383,17 +522,33 @@ def _has_tokenizer(folder: str) -> bool:
                                                           "tokenizer.model"))
 
 
+def eval_concurrency() -> int:
+    """Requests a served model gets at once: ``TUNESMITH_EVAL_CONCURRENCY`` (default 8); the gateway lowers it
+    to a local server's slot count and on rate limits."""
+    raw = (os.environ.get("TUNESMITH_EVAL_CONCURRENCY") or "").strip()
+    if not raw:
+        return DEFAULT_EVAL_CONCURRENCY
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadInput(f"TUNESMITH_EVAL_CONCURRENCY: {raw!r} is not a whole number") from None
+    if value < 1:
+        raise BadInput("TUNESMITH_EVAL_CONCURRENCY: must be at least 1")
+    return value
+
+
 async def served_outputs(ref: ModelRef, items: Sequence[Item], params: DecodingParams, *,
                          project: Any | None = None, gateway: Any | None = None,
                          on_done: Callable[[str, str], None] | None = None) -> dict[str, str]:
-    """Outputs of a served model (litellm) through a gateway of its own (role-less: the model string is
-    used as given); its response cache is the project's LLM cache."""
+    """Outputs of a served model (litellm, an OpenAI-compatible server) through a gateway of its own (the
+    model string is used as given, with the ref's API base; greedy unless ``params.temperature`` > 0; at most
+    :func:`eval_concurrency` requests at once); its response cache is the project's LLM cache."""
     from core.llm.gateway import Gateway
     from core.models.project import ModelRoles
 
     own = Gateway(roles=ModelRoles(generator=ref.model, api_base=ref.api_base), env={},
                   cache_dir=(project.cache_dir / "llm") if project is not None else None,
-                  budget_usd=getattr(gateway, "budget_usd", None))
+                  budget_usd=getattr(gateway, "budget_usd", None), max_concurrency=eval_concurrency())
     try:
         async def one(it: Item) -> tuple[str, str]:
             c = await own.complete("generator", [{"role": "user", "content": it.input}], stage=STAGE,
@@ -465,7 +620,7 @@ class Inference:
             done.update(new)
             self.generated += len(new)
         else:
-            self.runner = self.runner or LocalRunner(self.ref, self.params)
+            self.runner = self.runner or LocalRunner(self.ref, self.params, progress=self.progress)
             if self.runner.model is None:
                 self._say(f"loading {self.ref.model}" + (f" + adapter on {self.ref.adapter_base}"
                                                          if self.ref.adapter_base else ""))
