@@ -96,7 +96,7 @@ def knowledge_base(project: Any) -> dict[str, Any]:
     from core.project import KNOWLEDGE_BASE
 
     data = _toml_model(project, KNOWLEDGE_BASE, KnowledgeBase, f"tunesmith boundaries {project.slug}")
-    return {"project": project.meta.name, "task": project.meta.task, **data}
+    return {"project": project.meta.name, "task": project.meta.task, **data, "task_type": project.meta.task_type}
 
 
 def scope_boundaries(project: Any) -> dict[str, Any]:
