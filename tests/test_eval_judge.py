@@ -1,24 +1,25 @@
-"""The LLM judge and its validation against scripted judges on the fake LLM server: a GOOD judge (compares
-the graded response with the reference in the prompt), one BIASED BY POSITION (always prefers the first
-answer in pairwise comparisons), one that answers AT RANDOM (must fail validation), plus prompt-variant
-and model fallbacks, self-consistency with distinct cache keys, and the rubric."""
+"""The LLM judge and its validation against scripted judges on the fake LLM server: a GOOD judge (judges the
+content: the reference's key words and numbers in order, synonyms understood; tests/fakes/generate_replies.py),
+one BIASED BY POSITION (always prefers the first answer in pairwise comparisons), one that answers AT RANDOM
+(must fail validation), plus prompt-variant and model fallbacks, self-consistency with distinct cache keys,
+and the rubric. The validation items are written by the fake item writer (paraphrases, wrong versions, ...);
+tests/test_judge_validation_strict.py shows that a judge that only passes copies of the reference fails."""
 
 from __future__ import annotations
 
 import hashlib
 import random
-import re
 from typing import Any
 
 import pytest
 
 from core.evaluate.judge import Judge, build_rubric, compare_all
-from core.evaluate.judge_validation import build_items, build_pairs, validate_judge
+from core.evaluate.judge_validation import build_items, build_pairs, near_verbatim, validate_judge
 from core.evaluate.metrics import preference_stats
-from core.generate.filters.text import normalize, refuses
 from core.llm.gateway import Gateway
 from core.models.config import EvaluateConfig
 from core.models.knowledge import CriterionDimension, EvalExample, QualityCriteria, Statement
+from tests.fakes.generate_replies import content_grade, content_pairwise, install_items
 from tests.fakes.llm_server import request_text, schema_name
 
 TOPICS = ["router", "printer", "laptop", "phone", "modem", "tablet", "speaker", "monitor"]
@@ -45,12 +46,6 @@ def eval_set() -> list[EvalExample]:
     return out
 
 
-def section(text: str, tag: str) -> str:
-    m = re.search(rf"<{tag}>\n(.*?)\n</{tag}>", text, re.S)
-    assert m, f"no <{tag}> section in the prompt"
-    return m.group(1)
-
-
 def coin(request: dict[str, Any]) -> random.Random:
     return random.Random(hashlib.sha256(request_text(request).encode()).hexdigest())
 
@@ -62,22 +57,13 @@ def verdict(passed: bool, refused: bool) -> dict[str, Any]:
             "refused": refused, "passed": passed, "reason": "scripted"}
 
 
-def good_grade(request: dict[str, Any]) -> dict[str, Any]:
-    text = request_text(request)
-    response, reference = section(text, "response"), section(text, "reference")
-    return verdict(normalize(response) == normalize(reference), refuses(response))
+good_grade = content_grade  # the fake's content judge (also used by tests/test_eval_run.py)
+good_pairwise = content_pairwise
 
 
 def random_grade(request: dict[str, Any]) -> dict[str, Any]:
     r = coin(request)
     return verdict(r.random() < 0.5, r.random() < 0.5)
-
-
-def good_pairwise(request: dict[str, Any]) -> dict[str, Any]:
-    text = request_text(request)
-    ref = normalize(section(text, "reference"))
-    a, b = normalize(section(text, "response_a")), normalize(section(text, "response_b"))
-    return {"winner": "A" if a == ref and b != ref else "B" if b == ref and a != ref else "tie", "reason": "scripted"}
 
 
 def first_always(request: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +75,8 @@ def random_pairwise(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def script(server, grade, pairwise) -> None:
+    """The fake item writer (validation items), then the judge's absolute and pairwise replies."""
+    install_items(server)
     server.on_schema("JudgeVerdict", grade)
     server.on_schema("PairwiseVerdict", pairwise)
 
@@ -104,24 +92,27 @@ def judge_requests(server) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- validation items
 
 
-def test_validation_items_are_balanced_deterministic_and_cover_every_degradation():
+async def test_validation_items_are_balanced_deterministic_and_never_the_reference(fake_llm):
+    install_items(fake_llm)
     examples = eval_set()
-    items = build_items(examples, 50, seed=3)
-    assert len(items) >= 50
-    assert [i.item_id for i in items] == [i.item_id for i in build_items(examples, 50, seed=3)]
+    async with gateway() as gw:
+        built = await build_items(gw, examples, 50, seed=3)
+        again = await build_items(gw, examples, 50, seed=3)
+    items = built.items
+    assert len(items) == 50 and built.enough
+    assert [(i.item_id, i.response) for i in items] == [(i.item_id, i.response) for i in again.items]
     assert len({i.item_id for i in items}) == len(items)
-    good = [i for i in items if i.expected]
-    assert len(good) == 25
-    variants = {i.variant for i in items if not i.expected}
-    assert variants >= {"truncated", "off_topic", "wrong_facts", "tone", "wrong_refusal", "answered"}
-    assert any(i.expected and i.example.should_refuse for i in items)  # correct refusals
+    assert sum(i.expected for i in items) == 25
+    assert {i.variant for i in items if i.expected} == {"paraphrase", "restructured"}
+    assert {i.variant for i in items if not i.expected} >= {"wrong_fact", "wrong_refusal", "answered_out_of_scope"}
+    assert any(i.expected and i.example.should_refuse for i in items)  # correct refusals in other words
     for it in items:
-        if not it.expected:
-            assert normalize(it.response) != normalize(it.example.reference)
-        elif it.variant == "reference":
-            assert it.response == it.example.reference
+        if it.expected:
+            assert not near_verbatim(it.response, it.example.reference)
+        assert it.response.strip() != it.example.reference.strip()
     pairs = build_pairs(items)
     assert 0 < len(pairs) <= 20 and all(not p.example.should_refuse for p in pairs)
+    assert all(p.good != p.example.reference and p.bad != p.example.reference for p in pairs)
 
 
 # ---------------------------------------------------------------- validation with scripted judges

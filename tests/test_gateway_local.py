@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def response_schemas() -> list[type[BaseModel]]:
     """Every schema the project hands to ``gateway.structured`` / ``call_structured``."""
     from core.evaluate.judge import JudgeVerdict, PairwiseVerdict
+    from core.evaluate.judge_items import AnswerItems, RefusalItems
     from core.evaluate.run import Paraphrases
     from core.extract.artifacts import ScopeDraft, TaxonomyDraft
     from core.extract.evalset import EvalBatch
@@ -43,7 +44,7 @@ def response_schemas() -> list[type[BaseModel]]:
     from core.generate.filters.custom import FactualVerdicts
     from core.generate.filters.safety import ModerationVerdicts
 
-    out = [Paraphrases, JudgeVerdict, PairwiseVerdict, ScopeDraft, TaxonomyDraft, EvalBatch, FrameworkMapping,
+    out = [Paraphrases, JudgeVerdict, PairwiseVerdict, AnswerItems, RefusalItems, ScopeDraft, TaxonomyDraft, EvalBatch, FrameworkMapping,
            QuestionCandidates, PersonaProposals, ConstraintVerdicts, FactualVerdicts, ModerationVerdicts,
            *generator_schemas.SCHEMAS]
     labeled = getattr(generator_schemas, "labeled_batch", None)  # classification with a known label set

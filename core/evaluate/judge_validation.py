@@ -1,193 +1,58 @@
-"""Judge validation, before any judge score counts (spec SKILL 4 §5).
+"""Judge validation, before any judge score counts (spec SKILL 4 §5): items of known quality that a bad
+judge cannot pass.
 
-Items of known quality are built from the frozen eval set, with no LLM (:func:`build_items`): about half
-known good (the reference answers, correct refusals included) and half deliberately degraded:
-``truncated`` (cut mid-sentence), ``off_topic`` (an unrelated text), ``wrong_facts`` (another example's
-reference swapped in), ``tone`` (the reference wrapped in a dismissive, condescending tone),
-``wrong_refusal`` (a refusal where an answer was due) and ``answered`` (an answer where a refusal was
-due). Every attempt grades all of them (self-consistency, k samples each) and computes accuracy against
-the known labels and Cohen's kappa with an analytic 95% CI. An attempt passes when accuracy >=
-``judge_accuracy_threshold`` and the CI's lower bound is above 0 (better than chance).
+The judge sees the reference answer in its prompt, so an item that *is* the reference (or a mechanical
+corruption of it) only checks that the judge can compare strings: a judge that passes exact copies of the
+reference and nothing else would score perfectly on such items and fail every real output. The items here
+are built so that agreement means something:
 
-Position bias (pairwise): for up to 20 (reference, degraded) pairs the judge compares both orders. The
-swap agreement rate (both orders pick the same response), the pairwise accuracy (the good one wins in
-both orders) and the position bias (share of decided order-verdicts that went to the FIRST response; 0.5
-is unbiased) are recorded; pairwise verdicts are usable when swap agreement and pairwise accuracy reach
-the threshold.
+- the items (known good, known bad, their checks and sampling) are built in :mod:`core.evaluate.judge_items`.
 
-Attempts run through the candidates in order: every grading prompt variant (:data:`GRADE_TEMPLATES`) on
-the judge role's model, then on the generator role's model (a role resolving to a model already tried is
-skipped), stopping at the first attempt that passes both parts. Every attempt is recorded. A judge that
-fails is never returned for use: :class:`JudgeReport` ``usable`` is False and ``reason`` says why.
+Each attempt grades every item (self-consistency, k samples) and reports accuracy, Cohen's kappa with an
+analytic 95% CI, the confusion matrix ("good" is the positive class: tp = good item passed, fn = good item
+failed, tn = bad item failed, fp = bad item passed), and the same per item kind (``by_variant``) and per
+example kind (``by_kind``). An attempt passes when accuracy >= ``judge_accuracy_threshold`` and the CI's lower
+bound is above 0 (better than chance).
+
+Position bias (pairwise): for up to :data:`PAIR_ITEMS` examples with a good and a bad item, the judge compares
+the two in both orders. The swap agreement rate, the pairwise accuracy (the good one wins in both orders)
+and the position bias (share of decided order-verdicts that went to the FIRST response; 0.5 is unbiased)
+are recorded; pairwise verdicts are usable when swap agreement and pairwise accuracy reach the threshold.
+
+Attempts run through the candidates in order: every grading prompt variant on the judge role's model,
+then on the generator role's model (a role resolving to a model already tried is skipped), stopping at the
+first attempt that passes both parts. Every attempt is recorded. A judge that fails is never returned for
+use: :class:`JudgeReport` ``usable`` is False and ``reason`` says why.
+
+Saved rows (:class:`~core.models.runs.JudgeValidationRow`): ``variant`` holds the grading prompt's version
+(as before); the item kind is in ``item_id``, ``"<example id>:<kind>:<n>"`` (e.g. ``ex-12:paraphrase:1``;
+:func:`item_kind` reads it back); pairwise rows are ``"pair:<good item id>|<bad item id>"``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import random
-import re
+from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 from scipy import stats as sstats
 
+from core.evaluate.human_labels import HumanLabel
 from core.evaluate.judge import GRADE_TEMPLATES, Judge, JudgeGrade, PairwiseResult, build_rubric
 from core.llm.errors import BudgetExceeded, CircuitOpen, LLMError
 from core.models.config import EvaluateConfig
 from core.models.knowledge import EvalExample, QualityCriteria
 from core.models.runs import JudgeValidationRow
+from core.refusal import RefusalRule
+from core.evaluate.judge_items import (  # noqa: F401  (re-exported: the items were built here before)
+    ITEM_ROLE, AnswerItems, ItemSet, PairItem, RefusalItems, ValidationItem, build_items, build_pairs,
+    check_bad, check_good, item_kind, near_verbatim, numbers, wrong_order,
+)
 
 CANDIDATE_ROLES: tuple[str, ...] = ("judge", "generator")
-PAIR_ITEMS = 20
 SWAP_AGREEMENT_MIN = 0.80
-GOOD_VARIANTS = ("reference", "reformatted")
-BAD_IN_SCOPE = ("truncated", "off_topic", "wrong_facts", "tone", "wrong_refusal")
-
-OFF_TOPIC = (
-    "Here is a simple banana bread recipe: mash three ripe bananas, stir in a third of a cup of melted "
-    "butter, a cup of sugar, one egg and a teaspoon of vanilla, then fold in a cup and a half of flour "
-    "and bake at 175 °C for an hour.",
-    "The Treaty of Westphalia of 1648 ended the Thirty Years' War and is often cited as the beginning of "
-    "the modern system of sovereign states in Europe.",
-    "To change a bicycle tyre, release the brake, remove the wheel, lever one side of the tyre off the "
-    "rim, replace the inner tube, and work the tyre back on with your thumbs before inflating it.",
-    "Jupiter is the largest planet in the solar system; its Great Red Spot is a storm larger than Earth "
-    "that has been observed for more than three centuries.",
-)
-WRONG_REFUSAL = ("I'm sorry, but I can't help with that request. It is outside what I can assist with; "
-                 "please consult a qualified professional.")
-TONE_OPEN = "Ugh, this is really basic stuff and honestly you should already know it. Fine: "
-TONE_CLOSE = " Next time try figuring it out yourself before asking."
-ANSWER_OPEN = "Sure, happy to help with that! Here is exactly what you asked for: "
-
-
-@dataclass
-class ValidationItem:
-    item_id: str
-    example: EvalExample
-    response: str
-    expected: bool  # True: acceptable (known good)
-    variant: str  # the degradation ("reference", "truncated", ...)
-
-
-@dataclass
-class PairItem:
-    item_id: str
-    example: EvalExample
-    good: str
-    bad: str
-    variant: str
-
-
-# ---------------------------------------------------------------- items (deterministic, no LLM)
-
-
-def truncate(text: str) -> str | None:
-    """Roughly the first 40% of the words, cut mid-sentence; None when the text is too short to cut."""
-    words = (text or "").split()
-    if len(words) < 8:
-        return None
-    cut = " ".join(words[: max(3, int(len(words) * 0.4))]).rstrip(".!?,;:")
-    return cut
-
-
-def reformat(text: str) -> str | None:
-    """The same content laid out differently (one sentence per line, or lines joined); None if unchanged."""
-    t = (text or "").strip()
-    if "\n" in t:
-        out = re.sub(r"\s*\n\s*", " ", t)
-    else:
-        out = re.sub(r"(?<=[.!?])\s+(?=[A-Z0-9])", "\n", t)
-    return out if out != t else None
-
-
-def degrade(example: EvalExample, variant: str, others: Sequence[EvalExample], rng: random.Random) -> str | None:
-    """One deterministic degradation of the example's reference (None: not applicable)."""
-    ref = example.reference.strip()
-    if variant == "truncated":
-        return truncate(ref)
-    if variant == "off_topic":
-        return OFF_TOPIC[rng.randrange(len(OFF_TOPIC))]
-    if variant == "wrong_facts":
-        pool = [o for o in others if o.id != example.id and not o.should_refuse
-                and o.reference.strip() != ref]
-        different = [o for o in pool if o.category != example.category] or pool
-        return different[rng.randrange(len(different))].reference.strip() if different else None
-    if variant == "tone":
-        return f"{TONE_OPEN}{ref}{TONE_CLOSE}"
-    if variant == "wrong_refusal":
-        return WRONG_REFUSAL
-    if variant == "answered":
-        pool = [o for o in others if not o.should_refuse]
-        body = pool[rng.randrange(len(pool))].reference.strip() if pool else "here are the detailed steps."
-        return f"{ANSWER_OPEN}{body}"
-    if variant == "reformatted":
-        return reformat(ref)
-    if variant == "reference":
-        return ref
-    raise ValueError(f"unknown variant {variant!r}")
-
-
-def build_items(examples: Sequence[EvalExample], size: int = 50, seed: int = 0) -> list[ValidationItem]:
-    """At least ``size`` items when the eval set allows: half known good, half degraded (correct and wrong
-    refusals among them), shuffled deterministically."""
-    rng = random.Random(seed)
-    pool = list(examples)
-    rng.shuffle(pool)
-    if not pool:
-        return []
-    n_good, n_bad = math.ceil(size / 2), size - math.ceil(size / 2)
-    items: list[ValidationItem] = []
-    seen: set[str] = set()
-
-    def add(e: EvalExample, variant: str, expected: bool) -> bool:
-        item_id = f"{e.id}:{variant}"
-        if item_id in seen:
-            return False
-        text = degrade(e, variant, pool, rng)
-        if not text or (not expected and text.strip() == e.reference.strip()):
-            return False
-        seen.add(item_id)
-        items.append(ValidationItem(item_id, e, text, expected, variant))
-        return True
-
-    good = 0
-    for variant in GOOD_VARIANTS:
-        for e in pool:
-            if good >= n_good:
-                break
-            good += add(e, variant, True)
-    ins = [e for e in pool if not e.should_refuse]
-    oos = [e for e in pool if e.should_refuse]
-    n_answered = min(len(oos), max(1, round(n_bad * 0.2))) if oos else 0
-    bad = sum(add(e, "answered", False) for e in oos[:n_answered])
-    # round-robin over the in-scope degradations, each example taking the next one it allows
-    turn = 0
-    for _ in range(len(BAD_IN_SCOPE) + 1):
-        for e in ins:
-            if bad >= n_bad:
-                break
-            for k in range(len(BAD_IN_SCOPE)):
-                if add(e, BAD_IN_SCOPE[(turn + k) % len(BAD_IN_SCOPE)], False):
-                    bad += 1
-                    break
-            turn += 1
-    rng.shuffle(items)
-    return items
-
-
-def build_pairs(items: Sequence[ValidationItem], size: int = PAIR_ITEMS) -> list[PairItem]:
-    """(reference, degraded) pairs of in-scope examples for the position-swap check."""
-    pairs: list[PairItem] = []
-    used: set[str] = set()
-    for it in items:
-        if it.expected or it.variant == "answered" or it.example.id in used or len(pairs) >= size:
-            continue
-        used.add(it.example.id)
-        pairs.append(PairItem(f"pair:{it.item_id}", it.example, it.example.reference.strip(), it.response,
-                              it.variant))
-    return pairs
 
 
 # ---------------------------------------------------------------- agreement statistics
@@ -222,6 +87,54 @@ def cohen_kappa(truth: Sequence[bool], verdicts: Sequence[bool], level: float = 
     return Agreement(n, po, kappa, se, max(-1.0, kappa - z * se), min(1.0, kappa + z * se))
 
 
+@dataclass
+class Confusion:
+    """Verdicts against known labels, "good" (acceptable) being the positive class."""
+
+    tp: int = 0  # good item, passed
+    fp: int = 0  # bad item, passed
+    tn: int = 0  # bad item, failed
+    fn: int = 0  # good item, failed
+
+    def add(self, expected: bool, verdict: bool) -> None:
+        if expected:
+            self.tp += verdict
+            self.fn += not verdict
+        else:
+            self.fp += verdict
+            self.tn += not verdict
+
+    @property
+    def n(self) -> int:
+        return self.tp + self.fp + self.tn + self.fn
+
+    @property
+    def accuracy(self) -> float:
+        return (self.tp + self.tn) / self.n if self.n else 0.0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"tp": self.tp, "fp": self.fp, "tn": self.tn, "fn": self.fn}
+
+    def text(self) -> str:
+        return f"tp {self.tp}, fn {self.fn}, tn {self.tn}, fp {self.fp}"
+
+
+def breakdown(items: Sequence[ValidationItem], verdicts: Sequence[bool], key: str) -> dict[str, dict[str, Any]]:
+    """{item kind (key "variant") or example kind (key "kind"): {"n", "accuracy", "confusion"}}."""
+    groups: dict[str, Confusion] = defaultdict(Confusion)
+    for it, v in zip(items, verdicts):
+        groups[it.variant if key == "variant" else it.example.kind].add(it.expected, v)
+    return {name: {"n": c.n, "accuracy": c.accuracy, "confusion": c.to_dict()} for name, c in sorted(groups.items())}
+
+
+def _group_text(groups: dict[str, dict[str, Any]]) -> str:
+    def right(g: dict[str, Any]) -> int:
+        c = g["confusion"]
+        return c["tp"] + c["tn"]
+
+    return ", ".join(f"{name} {right(g)}/{g['n']}" for name, g in groups.items())
+
+
 # ---------------------------------------------------------------- attempts and the report
 
 
@@ -236,6 +149,9 @@ class ValidationAttempt:
     kappa: float | None = None
     kappa_ci: tuple[float | None, float | None] = (None, None)
     passed: bool = False
+    confusion: Confusion = field(default_factory=Confusion)
+    by_variant: dict[str, dict[str, Any]] = field(default_factory=dict)  # item kind -> n, accuracy, confusion
+    by_kind: dict[str, dict[str, Any]] = field(default_factory=dict)  # example kind -> n, accuracy, confusion
     pairwise_n: int = 0
     swap_agreement: float | None = None
     pairwise_accuracy: float | None = None
@@ -251,6 +167,7 @@ class ValidationAttempt:
             "judge_model": self.judge_model, "role": self.role, "prompt_version": self.prompt_version,
             "n": self.n, "accuracy": self.accuracy, "kappa": self.kappa,
             "kappa_ci": list(self.kappa_ci), "passed": self.passed,
+            "confusion": self.confusion.to_dict(), "by_variant": self.by_variant, "by_kind": self.by_kind,
             "pairwise_n": self.pairwise_n, "swap_agreement": self.swap_agreement,
             "pairwise_accuracy": self.pairwise_accuracy, "position_bias": self.position_bias,
             "pairwise_passed": self.pairwise_passed, "low_confidence": self.low_confidence,
@@ -260,14 +177,29 @@ class ValidationAttempt:
     def line(self) -> str:
         k = "n/a" if self.kappa is None else f"{self.kappa:.2f}"
         ci = ("" if self.kappa_ci[0] is None else f" [{self.kappa_ci[0]:.2f}, {self.kappa_ci[1]:.2f}]")
-        text = (f"{self.judge_model} / {self.prompt_version}: accuracy {self.accuracy:.0%} on {self.n}, "
-                f"kappa {k}{ci}: {'PASS' if self.passed else 'FAIL'}")
+        text = (f"{self.judge_model} / {self.prompt_version}: accuracy {self.accuracy:.0%} on {self.n} "
+                f"({self.confusion.text()}), kappa {k}{ci}: {'PASS' if self.passed else 'FAIL'}")
         if self.swap_agreement is not None:
             text += (f"; pairwise: swap agreement {self.swap_agreement:.0%}, first-position wins "
                      f"{(self.position_bias or 0):.0%}: {'PASS' if self.pairwise_passed else 'FAIL'}")
         if self.error:
             text += f" ({self.error})"
         return text
+
+    def lines(self) -> list[str]:
+        """:meth:`line`, then the right verdicts per item kind and per example kind."""
+        out = [self.line()]
+        if self.by_variant:
+            out.append(f"  by item kind: {_group_text(self.by_variant)}")
+        if self.by_kind:
+            out.append(f"  by example kind: {_group_text(self.by_kind)}")
+        return out
+
+    def weak_spots(self, threshold: float) -> str:
+        """The item kinds it got wrong most often (below ``threshold``), worst first."""
+        weak = sorted(((g["accuracy"], name, g) for name, g in self.by_variant.items() if g["accuracy"] < threshold),
+                      key=lambda x: (x[0], x[1]))
+        return ", ".join(f"{name} {g['accuracy']:.0%} of {g['n']}" for _, name, g in weak)
 
 
 @dataclass
@@ -278,6 +210,7 @@ class JudgeReport:
     chosen: ValidationAttempt | None = None
     pairwise_usable: bool = False
     judge: Judge | None = None  # set only when usable
+    items: ItemSet | None = None
 
     @property
     def rows(self) -> list[JudgeValidationRow]:
@@ -286,7 +219,17 @@ class JudgeReport:
     def summary(self) -> dict[str, Any]:
         return {"usable": self.usable, "pairwise_usable": self.pairwise_usable, "reason": self.reason,
                 "chosen": self.chosen.summary() if self.chosen else None,
-                "attempts": [a.summary() for a in self.attempts]}
+                "attempts": [a.summary() for a in self.attempts],
+                "items": self.items.summary() if self.items else None}
+
+    def lines(self) -> list[str]:
+        """The reason, the items and every attempt (per kind), for a report or the CLI."""
+        out = [self.reason]
+        if self.items is not None:
+            out.append(f"validation items: {self.items.describe()}")
+        for a in self.attempts:
+            out.extend(a.lines())
+        return out
 
 
 def candidates(gateway: Any, roles: Sequence[str] = CANDIDATE_ROLES,
@@ -330,27 +273,35 @@ async def _compare_pairs(judge: Judge, pairs: Sequence[PairItem]) -> list[Pairwi
     return list(await asyncio.gather(*(one(p) for p in pairs)))
 
 
-async def run_attempt(judge: Judge, items: Sequence[ValidationItem], pairs: Sequence[PairItem],
-                      threshold: float) -> ValidationAttempt:
-    """Grade every item (and, when the absolute part passes, the pairs in both orders)."""
-    att = ValidationAttempt(judge.model, judge.role, judge.template, judge.prompt_version)
-    grades = await _grade_items(judge, items)
+def score_attempt(att: ValidationAttempt, items: Sequence[ValidationItem], grades: Sequence[JudgeGrade | None],
+                  threshold: float) -> ValidationAttempt:
+    """Fill ``att``'s numbers and rows from the grades of ``items`` (no grade counts as a wrong verdict)."""
     truth, verdicts = [], []
     for it, g in zip(items, grades):
-        # no verdict counts as a wrong one
         verdict = (not it.expected) if g is None else g.passed
         att.errors += g is None
         att.low_confidence += g is not None and g.flagged
         truth.append(it.expected)
         verdicts.append(verdict)
+        att.confusion.add(it.expected, verdict)
         att.rows.append(JudgeValidationRow(item_id=it.item_id, expected=it.expected, verdict=verdict,
                                            confidence=None if g is None else g.confidence,
                                            variant=att.prompt_version, judge=att.judge_model))
     agr = cohen_kappa(truth, verdicts)
     att.n, att.accuracy, att.kappa, att.kappa_ci = agr.n, agr.accuracy, agr.kappa, (agr.ci_low, agr.ci_high)
+    att.by_variant = breakdown(items, verdicts, "variant")
+    att.by_kind = breakdown(items, verdicts, "kind")
     att.passed = agr.n > 0 and agr.accuracy >= threshold and agr.ci_low is not None and agr.ci_low > 0
     if att.errors == len(items) and items:
         att.error = "the judge returned no valid verdict"
+    return att
+
+
+async def run_attempt(judge: Judge, items: Sequence[ValidationItem], pairs: Sequence[PairItem],
+                      threshold: float) -> ValidationAttempt:
+    """Grade every item (and, when the absolute part passes, the pairs in both orders)."""
+    att = ValidationAttempt(judge.model, judge.role, judge.template, judge.prompt_version)
+    score_attempt(att, items, await _grade_items(judge, items), threshold)
     if att.passed and pairs:
         results = await _compare_pairs(judge, pairs)
         done = [(p, r) for p, r in zip(pairs, results) if r is not None]
@@ -382,16 +333,30 @@ async def validate_judge(
     pairwise: bool = True,
     seed: int = 0,
     structure: str = "",
+    human: Sequence[HumanLabel] = (),
+    item_role: str | None = ITEM_ROLE,
+    prefer: Collection[str] | None = None,
+    rule: RefusalRule | None = None,
 ) -> JudgeReport:
-    """Validate candidate judges in order until one passes; every attempt is recorded."""
+    """Validate candidate judges in order until one passes; every attempt is recorded.
+
+    ``human``: human-confirmed labels (:func:`core.evaluate.human_labels.collect`), used first;
+    ``item_role``: the role whose model writes the synthetic items (None: none, deterministic kinds only);
+    ``prefer``: ids of the examples the judge will grade (sampled first, with the out-of-scope ones);
+    ``rule``: the project's refusal rule (its sentence is one of the wrong refusals)."""
     cfg = config or EvaluateConfig()
-    items = build_items(examples, cfg.judge_validation_size, seed)
-    if not items:
+    if not examples:
         return JudgeReport(False, "no eval examples to validate a judge on")
-    pairs = build_pairs(items) if pairwise else []
     todo = candidates(gateway, roles, templates)
     if not todo:
         return JudgeReport(False, "no judge model is configured (set TUNESMITH_JUDGE_MODEL or TUNESMITH_MODEL)")
+    built = await build_items(gateway, examples, cfg.judge_validation_size, seed=seed, human=human, role=item_role,
+                              task=task, structure=structure, rule=rule, prefer=prefer)
+    if not built.enough:
+        return JudgeReport(False, f"no judge can be validated: {built.shortfall()}. The judge is not used; the "
+                                  f"examples that need it wait for a human rating", items=built)
+    items = built.items
+    pairs = build_pairs(items) if pairwise else []
     rubric = build_rubric(criteria, cfg)
     short = (f"; only {len(items)} validation items could be built from {len(examples)} examples "
              f"(wanted {cfg.judge_validation_size})" if len(items) < cfg.judge_validation_size else "")
@@ -403,13 +368,18 @@ async def validate_judge(
         att = await run_attempt(judge, items, pairs, cfg.judge_accuracy_threshold)
         attempts.append(att)
         if att.passed and (att.pairwise_passed or not pairs):
-            return JudgeReport(True, f"validated: {att.line()}{short}", attempts, att, bool(pairs), judge)
+            return JudgeReport(True, f"validated: {att.line()}{short}", attempts, att, bool(pairs), judge, built)
         if att.passed and best is None:
             best = (att, judge)
     if best is not None:
         att, judge = best
         return JudgeReport(True, f"validated for absolute grading only: {att.line()}; its pairwise verdicts are "
-                                 f"not used (position bias or swap disagreement){short}", attempts, att, False, judge)
+                                 f"not used (position bias or swap disagreement){short}", attempts, att, False, judge,
+                           built)
     tried = "; ".join(a.line() for a in attempts)
+    top = max(attempts, key=lambda a: a.accuracy)
+    weak = top.weak_spots(cfg.judge_accuracy_threshold)
     return JudgeReport(False, f"no judge passed validation (accuracy >= {cfg.judge_accuracy_threshold:.0%} and "
-                              f"kappa above chance): {tried}{short}", attempts, None, False, None)
+                              f"kappa above chance): {tried}{short}"
+                              + (f"; the best attempt's weakest item kinds: {weak}" if weak else ""),
+                       attempts, None, False, None, built)

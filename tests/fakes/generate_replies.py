@@ -1,4 +1,5 @@
-"""Scripted fake-LLM replies for the generation prompts (core/generate/generator*.py), for any task.
+"""Scripted fake-LLM replies for the generation prompts (core/generate/generator*.py), for any task, and for
+judge validation (the item writer and two judges: see the section at the end).
 
     from tests.fakes.generate_replies import install
     replies = install(fake_llm, method="dpo")      # registers a rule per schema + the weak model
@@ -325,4 +326,221 @@ def install(server: Any, method: str = "sft", *, seed: int = 0, verify_fail_rate
     server.on_schema("VerificationBatch", replies.verify)
     server.on_schema("RejectedBatch", replies.rejected)
     server.on(is_weak_request, replies.weak)
+    return replies
+
+
+# ---------------------------------------------------------------- judge validation: the item writer and judges
+#
+# The item writer answers the judge-validation prompts (core/prompts/judge_items*.md, schemas AnswerItems and
+# RefusalItems) from their prose, as a model would: paraphrases swap words for synonyms (SYNONYMS) and add an
+# opening sentence, a restructured answer is the paraphrase as a numbered list, a wrong answer changes one
+# number (or, without numbers, one key word), a refusal is reworded, and an out-of-scope request is answered.
+# Two judges grade JudgeVerdict / PairwiseVerdict prompts:
+#   copycat   passes a response only when it is the reference (whitespace normalised): a bad judge;
+#   content   passes an in-scope response that carries the reference's key words and numbers in the same
+#             order (synonyms understood) and does not decline; an out-of-scope response when it declines.
+#
+#     install_judge(server, "content")      # item writer + the content judge (absolute and pairwise)
+#     install_judge(server, "copycat")
+#     install_judge(server, None)           # the item writer only
+
+SYNONYMS = {  # a word of the reference -> the fake paraphraser's word for it
+    "first": "initially", "then": "next", "finally": "lastly", "unplug": "disconnect", "hold": "press",
+    "until": "till", "reconnect": "reattach", "check": "inspect", "confirm": "verify", "afterwards": "later",
+    "blinks": "flashes", "settings": "options", "page": "screen", "network": "internet", "help": "assist",
+    "outside": "beyond", "qualified": "licensed", "request": "question", "answer": "reply", "start": "begin",
+    "make": "create", "need": "require", "show": "display", "choose": "pick", "quick": "fast",
+}
+_CANON = {alt: word for word, alt in SYNONYMS.items()}
+OPENERS_GOOD = ["Here is what to do.", "Sure, this is how it works.", "Good question.", "Happy to explain."]
+REFUSAL_OPENERS = ["Thanks for asking.", "I appreciate the question.", "Thank you for getting in touch."]
+WRONG_WORDS = ["sideways", "upside-down", "frozen", "tomorrow", "backwards"]
+STOPWORDS = set("""a an the and or but if of to in on at by for with from as is are was were be been it its this
+that these those you your yours i me my we our us they them their he she his her do does did so than too very can
+will would should could may might must any all some each every what which who whom how when where why
+there here about into over under again also just only own same such both few more most other up down out off""".split())
+
+
+def _swap_words(text: str, table: dict[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        word = m.group(0)
+        new = table.get(word.lower())
+        if new is None:
+            return word
+        return new[:1].upper() + new[1:] if word[:1].isupper() else new
+
+    return re.sub(r"[A-Za-z]+", sub, text)
+
+
+def _tag(text: str, tag: str) -> str:
+    m = re.search(rf"<{tag}>\n(.*?)\n</{tag}>", text, re.S)
+    return m.group(1).strip() if m else ""
+
+
+def _count(text: str, name: str, default: int = 0) -> int:
+    m = re.search(rf"^- {name}: (\d+)", text, re.M)
+    return int(m.group(1)) if m else default
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", text.strip()) if s]
+
+
+def fake_paraphrase(text: str, rng: random.Random) -> str:
+    return f"{rng.choice(OPENERS_GOOD)} {_swap_words(text, SYNONYMS)}"
+
+
+def fake_restructure(text: str) -> str | None:
+    parts = _sentences(_swap_words(text, SYNONYMS))
+    if len(parts) < 2:
+        return None
+    return "Here are the steps:\n" + "\n".join(f"{k}. {p}" for k, p in enumerate(parts, 1))
+
+
+FLIPS = {"yes": "no", "no": "yes", "always": "never", "never": "always", "free": "paid", "before": "after",
+         "after": "before"}
+
+
+def fake_wrong(text: str, rng: random.Random, k: int) -> tuple[str, str]:
+    """A paraphrase with one error: a number changed (even k, when there is one), else one key word."""
+    base = _swap_words(text, SYNONYMS)
+    opener = rng.choice(OPENERS_GOOD)
+    nums = list(re.finditer(r"(?<![\w.])\d+(?![\w.])", base))
+    if nums and k % 2 == 0:
+        m = nums[rng.randrange(len(nums))]
+        new = str(int(m.group(0)) + 2)
+        return f"{opener} {base[: m.start()]}{new}{base[m.end():]}", f"says {new} where the answer is {m.group(0)}"
+    flip = next((m for m in re.finditer(r"[A-Za-z]+", base) if m.group(0).lower() in FLIPS), None)
+    words = [m for m in re.finditer(r"[A-Za-z]{5,}", base) if m.group(0).lower() not in STOPWORDS]
+    if flip is not None and (k % 2 == 1 or not words):
+        m, new = flip, FLIPS[flip.group(0).lower()]
+    elif words:
+        m = max(words, key=lambda w: (len(w.group(0)), -w.start()))
+        new = rng.choice(WRONG_WORDS)
+    else:
+        return f"{opener} {base} Do it backwards.", "adds a wrong instruction"
+    new = new[:1].upper() + new[1:] if m.group(0)[:1].isupper() else new
+    return f"{opener} {base[: m.start()]}{new}{base[m.end():]}", f"says {new} instead of {m.group(0)}"
+
+
+class JudgeItemReplies:
+    """Replies to the judge-validation item prompts (AnswerItems, RefusalItems)."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+        self.calls: Counter[str] = Counter()
+
+    def answer_items(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls["AnswerItems"] += 1
+        text = request_text(request)
+        ref = _tag(text, "reference")
+        rng = _rng(request, self.seed, "items")
+        paras = [fake_paraphrase(ref, rng) for _ in range(_count(text, "paraphrases", 1))]
+        restructured = [r for r in [fake_restructure(ref)] if r][: _count(text, "restructured")]
+        wrong = [dict(zip(("text", "error"), fake_wrong(ref, rng, k))) for k in range(_count(text, "wrong", 2))]
+        return {"paraphrases": paras, "restructured": restructured, "wrong": wrong}
+
+    def refusal_items(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls["RefusalItems"] += 1
+        text = request_text(request)
+        ref, asked = _tag(text, "reference"), _tag(text, "input")
+        rng = _rng(request, self.seed, "refusal-items")
+        openers = rng.sample(REFUSAL_OPENERS, len(REFUSAL_OPENERS))
+        refusals = [f"{openers[k % len(openers)]} {_swap_words(ref, SYNONYMS)}"
+                    for k in range(_count(text, "refusals", 1))]
+        answers = [f"Sure! Here is a complete answer to \"{asked}\": start with the basics, then work through each "
+                   f"part in order ({k + 1} steps in all), and check the result at the end."
+                   for k in range(_count(text, "answers", 1))]
+        return {"refusals": refusals, "answers": answers}
+
+
+def _key_words(text: str) -> list[str]:
+    text = re.sub(r"^[ \t]*(?:[-*•+]|\d+[.)])[ \t]+", "", text, flags=re.M)  # list markers
+    words = [_CANON.get(w, w) for w in re.findall(r"[a-z0-9']+", text.lower())]
+    return [w for w in words if w not in STOPWORDS and (len(w) >= 4 or w.isdigit())]
+
+
+def _in_order(needles: list[str], hay: list[str]) -> bool:
+    it = iter(hay)
+    return all(any(h == n for h in it) for n in needles)
+
+
+def content_passes(response: str, reference: str, out_of_scope: bool) -> bool:
+    """The content judge: the reference's key words and numbers in the same order, synonyms understood; an
+    in-scope request answered, an out-of-scope one declined."""
+    from core.refusal import DEFAULT_RULE
+
+    declines = DEFAULT_RULE.refuses_upfront(response)
+    if out_of_scope:
+        return declines
+    if declines and not DEFAULT_RULE.refuses_upfront(reference):
+        return False
+    return _in_order(_key_words(reference), _key_words(response))
+
+
+def copycat_passes(response: str, reference: str, out_of_scope: bool = False) -> bool:
+    return " ".join(response.split()) == " ".join(reference.split())
+
+
+def _dimension_names(text: str) -> list[str]:
+    m = re.search(r"one entry per rubric dimension \(([^)]*)\)", text)
+    names = [n.strip() for n in m.group(1).split(",")] if m else []
+    return [n for n in names if n] or ["accuracy"]
+
+
+def _verdict(text: str, passed: bool, refused: bool) -> dict[str, Any]:
+    score = 5 if passed else 1
+    return {"dimensions": [{"name": n, "score": score, "reason": "scripted"} for n in _dimension_names(text)],
+            "refused": refused, "passed": passed, "reason": "scripted"}
+
+
+def _out_of_scope(text: str) -> bool:
+    return "this request is OUT OF SCOPE" in text
+
+
+def grade_with(passes: Callable[[str, str, bool], bool]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A JudgeVerdict reply function from a pass rule (response, reference, out_of_scope) -> bool."""
+    from core.refusal import DEFAULT_RULE
+
+    def grade(request: dict[str, Any]) -> dict[str, Any]:
+        text = request_text(request)
+        response, reference = _tag(text, "response"), _tag(text, "reference")
+        return _verdict(text, passes(response, reference, _out_of_scope(text)), DEFAULT_RULE.refuses_upfront(response))
+
+    return grade
+
+
+def pairwise_with(passes: Callable[[str, str, bool], bool]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A PairwiseVerdict reply function: the response that passes wins, else a tie."""
+    def compare(request: dict[str, Any]) -> dict[str, Any]:
+        text = request_text(request)
+        reference, oos = _tag(text, "reference"), _out_of_scope(text)
+        a, b = passes(_tag(text, "response_a"), reference, oos), passes(_tag(text, "response_b"), reference, oos)
+        return {"winner": "A" if a and not b else "B" if b and not a else "tie", "reason": "scripted"}
+
+    return compare
+
+
+content_grade = grade_with(content_passes)
+content_pairwise = pairwise_with(content_passes)
+copycat_grade = grade_with(copycat_passes)
+copycat_pairwise = pairwise_with(copycat_passes)
+JUDGES = {"content": (content_grade, content_pairwise), "copycat": (copycat_grade, copycat_pairwise)}
+
+
+def install_items(server: Any, *, seed: int = 0) -> JudgeItemReplies:
+    """Register the item writer on a FakeLLMServer (before any catch-all rule)."""
+    replies = JudgeItemReplies(seed=seed)
+    server.on_schema("AnswerItems", replies.answer_items)
+    server.on_schema("RefusalItems", replies.refusal_items)
+    return replies
+
+
+def install_judge(server: Any, judge: str | None = "content", *, seed: int = 0) -> JudgeItemReplies:
+    """The item writer and one judge behaviour ("content", "copycat"; None: no judge rules)."""
+    replies = install_items(server, seed=seed)
+    if judge is not None:
+        grade, pairwise = JUDGES[judge]
+        server.on_schema("JudgeVerdict", grade)
+        server.on_schema("PairwiseVerdict", pairwise)
     return replies
