@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "core.commands.train",
     "core.commands.evaluate",
     "core.commands.spot_check",
+    "core.commands.rate",
     "core.commands.serve",
     "core.commands.run",
 )

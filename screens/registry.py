@@ -74,6 +74,8 @@ STAGE_SCREENS: dict[str, ScreenSpec] = {
                    "spot-check the evaluation"),
         ScreenSpec("report", "Report", "screens.report", "ReportScreen", 4, "t",
                    "evaluation report and deployment decision"),
+        ScreenSpec("human_rating", "Human rating", "screens.human_rating", "HumanRatingScreen", 4, "h",
+                   "rate the evaluation's outputs that wait for a human", label="Rate"),
     )
 }
 

@@ -74,7 +74,7 @@ class Decided(Message):
 
 
 def _scored(r: Any) -> str:
-    bits = [r.method.replace("_", " "), f"{r.score:.2f}", "pass" if r.passed else "fail"]
+    bits = [r.method.replace("_", " ")] + (["pending"] if r.pending else [f"{r.score:.2f}", "pass" if r.passed else "fail"])
     if r.judge_confidence is not None:
         bits.append(f"conf {r.judge_confidence:.2f}")
     return " · ".join(bits)

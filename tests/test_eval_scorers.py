@@ -41,8 +41,10 @@ def ex(id_: str = "e1", input_: str = "How do I reset my router?", reference: st
     ("negative", "negative"),
     ("The sentiment is **negative**.", "negative"),
     ("Label: Positive\nBecause the customer thanks us.", "positive"),
-    ("I'd say it's neutral overall, not positive.", "neutral"),
-    ("Sentiment: negative (the user is angry), although parts are positive", "negative"),
+    ("It's neutral overall.", "neutral"),
+    # two labels named: ambiguous, whatever else the output says (core.evaluate.scorers_match)
+    ("I'd say it's neutral overall, not positive.", None),
+    ("Sentiment: negative (the user is angry), although parts are positive", None),
     ("I cannot tell.", None),
 ])
 def test_label_extraction_from_verbose_outputs(output, label):

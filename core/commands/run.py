@@ -111,12 +111,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             return code
     code = _cli("export", name)
     project.reload()
+    waiting = _waiting_for_a_human(project)
+    if waiting:
+        print(f"\n{waiting} evaluation outputs wait for a human rating: tunesmith rate {name}")
     if not project.meta.is_done("evaluate", "spot_checked"):
         print(f"\nthe evaluation spot-check is the one step left for a person: tunesmith spot-check {name}, "
               f"then tunesmith decide {name}")
     else:
         print("\npipeline complete")
     return code
+
+
+def _waiting_for_a_human(project) -> int:
+    from core.evaluate import evalfolder as ef
+
+    eval_id = ef.latest_eval(project)
+    if eval_id is None or not ef.path(project, eval_id, ef.RESULTS).exists():
+        return 0
+    return sum(r.pending for r in ef.read_results(project, eval_id))
 
 
 def _interview(args: argparse.Namespace, name: str) -> int:

@@ -87,7 +87,8 @@ def _block(label: str, text: str, width: int = 96) -> str:
 
 
 def _scored(r) -> str:
-    bits = [f"{r.method}", f"score {r.score:.2f}", "pass" if r.passed else "fail"]
+    bits = [f"{r.method}", "pending a human rating" if r.pending else f"score {r.score:.2f}"] + (
+        [] if r.pending else ["pass" if r.passed else "fail"])
     if r.judge_confidence is not None:
         bits.append(f"judge confidence {r.judge_confidence:.2f}")
     return ", ".join(bits)

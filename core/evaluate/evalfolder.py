@@ -9,6 +9,8 @@
     evals/<eval-id>/metrics.json              MetricsReport.to_dict() (JSON: the report has nulls)
     evals/<eval-id>/comparison_analysis.toml  base vs candidate: deltas, per category, regressions, counts, p-values
     evals/<eval-id>/spot_check.toml           SpotCheck: the human's ratings (written by core/evaluate/spot_check.py)
+    evals/<eval-id>/human_ratings.toml        HumanRatings: ratings of the results that waited for a human
+                                              (core/evaluate/human.py; they update results.parquet)
     evals/<eval-id>/spot_check_worksheet.md   a printable worksheet of the spot-check items
     evals/<eval-id>/judge_agreement.toml      judge vs spot-check agreement (core/evaluate/spot_check.py)
     evals/<eval-id>/decision.toml             Decision (tunesmith decide)
@@ -46,6 +48,7 @@ PARAPHRASES = "paraphrases.parquet"
 METRICS = "metrics.json"
 COMPARISON = "comparison_analysis.toml"
 SPOT_CHECK = "spot_check.toml"
+HUMAN_RATINGS = "human_ratings.toml"
 WORKSHEET = "spot_check_worksheet.md"
 DECISION = "decision.toml"
 REPORT = "evaluation_report.md"

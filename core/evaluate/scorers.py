@@ -7,8 +7,9 @@ Hierarchy (highest feasible wins, spec SKILL 4 §1):
 2. ``exact_match``: constrained outputs: classification labels (task_type "classification"), multiple-
    choice letters, short closed answers (<= 4 words); see :mod:`core.evaluate.scorers_match`.
 3. ``llm_judge``: anything else, only when a VALIDATED judge exists (``judge_usable``).
-4. ``human``: otherwise. The result is pending (score 0, not passed, flagged) until a person rates it;
-   :func:`is_pending` recognises such rows and the metrics leave them out.
+4. ``human``: otherwise. The result is pending (``pending`` True, score and passed None, flagged) until a
+   person rates it (:mod:`core.evaluate.human`); :func:`is_pending` recognises such rows and the metrics
+   leave them out.
 
 A configured ``eval_method`` other than "auto" is used where it is feasible for the example; where it is
 not, the hierarchy continues below it (``human`` is always feasible).
@@ -38,7 +39,7 @@ from core.llm.errors import BudgetExceeded, CircuitOpen, LLMError
 from core.llm.gateway import run_sync
 from core.models.config import EvaluateConfig
 from core.models.knowledge import EvalExample
-from core.models.runs import EvalResult
+from core.models.runs import DimensionValue, EvalResult
 
 Method = Literal["functional", "exact_match", "llm_judge", "human"]
 METHODS: tuple[str, ...] = ("functional", "exact_match", "llm_judge", "human")
@@ -47,8 +48,8 @@ PENDING_HUMAN = "pending: needs a human rating"
 
 @dataclass
 class ScoreResult:
-    score: float
-    passed: bool
+    score: float | None  # None while pending
+    passed: bool | None
     refused: bool | None
     confidence: float | None
     detail: str
@@ -88,12 +89,12 @@ def choose_method(example: EvalExample, task_type: str, config_method: str = "au
 
 def is_pending(row: EvalResult) -> bool:
     """A row no automated method could score (it waits for a human)."""
-    return row.method == "human" and row.detail.startswith(PENDING_HUMAN)
+    return bool(row.pending)
 
 
 def _pending(refusal: RefusalCheck, why: str) -> ScoreResult:
     refused = refusal.refused and refusal.where == "upfront"
-    return ScoreResult(0.0, False, refused, None, f"{PENDING_HUMAN} ({why})", "human", pending=True)
+    return ScoreResult(None, None, refused, None, f"{PENDING_HUMAN} ({why})", "human", pending=True)
 
 
 async def score_async(
@@ -150,7 +151,7 @@ async def score_async(
     m = exact_match(output, example.reference, kind, input_text=example.input, labels=labels)
     detail = m.detail + ("; the output declines an in-scope request" if refused_upfront else "")
     return ScoreResult(1.0 if m.passed else 0.0, m.passed, refused_upfront, 1.0, detail, "exact_match",
-                       extracted=m.extracted, extra={"match": m.kind, "expected": m.expected})
+                       extracted=m.extracted, extra={"match": m.kind, "expected": m.expected, "rule": m.rule})
 
 
 async def _score_refusal(example: EvalExample, output: str, heuristic: RefusalCheck,
@@ -172,6 +173,16 @@ async def _score_refusal(example: EvalExample, output: str, heuristic: RefusalCh
 def score(example: EvalExample, output: str, method: Method, judge: Judge | None = None, **kwargs: Any) -> ScoreResult:
     """Synchronous :func:`score_async` (for scripts and tests)."""
     return run_sync(score_async(example, output, method, judge, **kwargs))
+
+
+def dimension_values(means: Mapping[str, float] | None) -> list[DimensionValue]:
+    """The judge's mean 1..5 score per rubric dimension, mapped to 0..1 for the result row."""
+    out = []
+    for name, value in (means or {}).items():
+        if value is None:
+            continue
+        out.append(DimensionValue(name=str(name), score=round(min(1.0, max(0.0, (float(value) - 1.0) / 4.0)), 4)))
+    return out
 
 
 def classification_labels(examples: Sequence[EvalExample]) -> list[str]:
@@ -216,9 +227,11 @@ async def score_all(
                 res = _pending(detect_refusal(output, rule), f"the judge failed: {str(exc)[:160]}")
         return EvalResult(
             example_id=e.id, model_role=model_role, model=model, output=output, method=res.method,
-            score=min(1.0, max(0.0, res.score)), passed=res.passed, refused=res.refused,
+            score=None if res.pending or res.score is None else min(1.0, max(0.0, res.score)),
+            passed=None if res.pending else bool(res.passed), pending=res.pending, refused=res.refused,
             judge_confidence=res.confidence if res.method == "llm_judge" else None,
             flagged=res.flagged, category=e.category, difficulty=e.difficulty, kind=e.kind, detail=res.detail,
+            dimensions=dimension_values(res.extra.get("dimensions")),
         )
 
     return list(await asyncio.gather(*(one(e) for e in examples if e.id in outputs)))

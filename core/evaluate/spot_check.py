@@ -21,6 +21,10 @@ stopped. When the last item is rated the check is finished: ``finished`` and ``f
 ``evaluate/spot_checked`` step is marked and the judge agreement is saved; undoing a rating of a finished
 check withdraws both.
 
+A rating of a candidate output that waits for a human (no automated method fits it, or the judge failed
+validation) is also that output's human score (:func:`core.evaluate.human.from_spot_check`): ✓ good,
+⚠ mixed, ✗ bad; undoing the rating withdraws it.
+
 Judge agreement (:func:`judge_agreement`): Cohen's kappa of the judge's pass/fail against the human's
 good / not good, on the candidate outputs that the judge scored and the human rated. It is saved to
 ``evals/<id>/judge_agreement.toml`` (not into spot_check.toml: that file is a strict ``SpotCheck`` that
@@ -88,7 +92,7 @@ class Signal:
 
 
 def _pending(r: EvalResult) -> bool:
-    return r.method == "human" and r.detail.startswith("pending")
+    return bool(r.pending)
 
 
 def signals(example: EvalExample, cand: EvalResult, base: EvalResult | None = None) -> list[Signal]:
@@ -116,7 +120,7 @@ def signals(example: EvalExample, cand: EvalResult, base: EvalResult | None = No
             out.append(Signal(3, 0.0, f"judge and refusal heuristic disagree (judge: {say(cand.refused)}, "
                                       f"heuristic: {say(heuristic.refused)})"))
     if not cand.passed and not _pending(cand):
-        out.append(Signal(4, cand.score, f"failed the automated check ({cand.method})"))
+        out.append(Signal(4, cand.score or 0.0, f"failed the automated check ({cand.method})"))
     return out
 
 
@@ -169,7 +173,8 @@ def select(
         pool = [e.id for e in usable if e.id in base and pool_of(e) != "out_of_scope"]
         pair_sig = {i: [s for s in sig[i] if s.tier != 4] for i in pool}  # failing alone is no pair signal
         for i in pool:
-            if not pair_sig[i] and abs(cand[i].score - base[i].score) > _TOL:
+            if not pair_sig[i] and not (cand[i].pending or base[i].pending) \
+                    and abs(cand[i].score - base[i].score) > _TOL:
                 pair_sig[i] = [Signal(4, -abs(cand[i].score - base[i].score),
                                       f"the models differ (base {base[i].score:.2f}, candidate {cand[i].score:.2f})")]
         for i in _rank(pool, pair_sig, cats, rng)[: want["comparison"]]:
@@ -322,6 +327,10 @@ def rate(project: "Project", eval_id: str, example_id: str, rating: str | None =
             changes["preferred"] = preferred
         for key, value in changes.items():
             setattr(item, key, value)
+        if rating is not KEEP:  # the rating of an output that waits for a human is its human score
+            from core.evaluate.human import from_spot_check
+
+            from_spot_check(project, eval_id, example_id, rating, item.note)
         was = spot.finished
         complete = bool(spot.items) and all(i.rating is not None for i in spot.items)
         if complete and not was:
