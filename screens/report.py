@@ -1,16 +1,19 @@
 """The evaluation report screen: the deployment decision and the numbers behind it, scrollable.
 
-From the top: the verdict (DEPLOY / REVIEW / ITERATE, coloured) with the weighted score; headline metrics
-base vs candidate (mean score, pass rate, refusal accuracy, over-refusal, consistency) with deltas and
-p-values; per-category bars (tui.widgets.bars); refusals; the judge's status and its agreement with the
-spot-check; the spot-check counts; every rule that fired and the next steps.
+From the top: the verdict (DEPLOY / REVIEW / ITERATE, coloured) with the weighted score (labelled partial
+when a dimension is left out); why, in plain words: what keeps it from DEPLOY (✗ iterate, ⚠ review, worst
+first), the checks that passed (✓) and the next steps; headline metrics base vs candidate (mean score,
+pass rate, refusal accuracy, over-refusal, consistency) with deltas; per-category bars (tui.widgets.bars);
+refusals; the judge's status and its agreement with the spot-check; the spot-check counts; and, behind
+**t**, the statistical detail (tests, p-values, confidence intervals, detectable effects).
 
 Everything is read from the latest completed evaluation (core.evaluate.evalfolder: eval.toml,
 results.parquet, decision.toml, spot_check.toml); the metrics are recomputed from the saved rows by
 core.evaluate.run.load_metrics, in a worker. Without an evaluation the screen says which command makes one.
 
-Keys: **d** decide (again) · **e** export every file the spec names into exports/ · **o** where the files
-are · **s** the spot-check · **r** reload · escape back.
+Keys: **d** decide (again) · **t** statistical detail (show / hide) · **e** export every file the spec names
+into exports/ · **o** where the files are · **s** the spot-check · **r** rate the results that wait for a
+human (the rater screen, screens.human_rating) · **l** reload · escape back.
 """
 
 from __future__ import annotations
@@ -146,9 +149,21 @@ def headline_table(m: Any) -> Table:
         t.add_row(f"over-refusal ({r.n_lookalike})", _pct(r.base_over_refusal), _pct(r.candidate_over_refusal),
                   _pts(_diff(r.base_over_refusal, r.candidate_over_refusal)), "")
     if c.get("base") is not None or c.get("candidate") is not None:
-        f = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
-        t.add_row("consistency (var)", f(c.get("base")), f(c.get("candidate")), "", "")
+        t.add_row("lost on rephrasing", _pct(c.get("base")), _pct(c.get("candidate")),
+                  _pts(_diff(c.get("base"), c.get("candidate"))), "")
     return t
+
+
+MARK_STYLE = {"✗": "red", "⚠": "yellow", "✓": "green"}
+
+
+def plain_line(line: str) -> Text:
+    """A reason or passed check, its mark coloured."""
+    mark, _, rest = line.partition(" ")
+    style = MARK_STYLE.get(mark)
+    if style is None:
+        return Text(f"• {line}")
+    return Text.assemble((mark, f"bold {style}"), " ", rest)
 
 
 def stats_line(m: Any) -> Text:
@@ -169,7 +184,7 @@ def section(title: str) -> Text:
 
 def rule_line(rule: str) -> Text:
     level, _, rest = rule.partition(" ")
-    style = LEVEL_STYLE.get(level)
+    style = LEVEL_STYLE.get("DEPLOY" if level == "PASS" else level)
     if style is None:
         return Text(f"• {rule}")
     return Text.assemble("• ", (level, f"bold {style}"), " ", rest)
@@ -183,11 +198,15 @@ class ReportScreen(Screen):
     BINDINGS = [
         Binding("d", "decide", "Decide", id="report.decide",
                 tooltip="Run the deployment decision again with the current spot-check"),
+        Binding("t", "toggle_detail", "Stats detail", id="report.detail",
+                tooltip="Show or hide the statistical detail behind the decision (tests, p-values, intervals)"),
         Binding("e", "export", "Export", id="report.export",
                 tooltip="Write every file the spec names into the project's exports/ folder"),
         Binding("o", "files", "Files", id="report.files", tooltip="Show where this evaluation's files are"),
         Binding("s", "spot_check", "Spot-check", id="report.spot_check", tooltip="Open the spot-check"),
-        Binding("r", "reload", "Reload", id="report.reload", tooltip="Read the evaluation again"),
+        Binding("r", "rate", "Rate", id="report.rate",
+                tooltip="Rate the results that wait for a human (tunesmith rate NAME)"),
+        Binding("l", "reload", "Reload", id="report.reload", tooltip="Read the evaluation again"),
         Binding("escape", "back", "Back", id="report.back", tooltip="Back"),
     ]
 
@@ -198,6 +217,7 @@ class ReportScreen(Screen):
         self.data: ReportData | None = None
         self.busy = ""  # "loading" | "deciding" | "exporting"
         self._loaded_once = False
+        self.show_detail = False
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="♪")
@@ -205,10 +225,12 @@ class ReportScreen(Screen):
         with VerticalScroll(id="report-body"):
             yield Static("", id="report-files")
             yield Static("", id="report-verdict")
+            yield Static("", id="report-reasons")
             yield Static("", id="report-headline")
             yield Static("", id="report-bars-title")
             yield CategoryBars(id="report-bars")
             yield Static("", id="report-details")
+            yield Static("", id="report-stats")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -290,7 +312,7 @@ class ReportScreen(Screen):
         self.data = data
         verdict = self.query_one("#report-verdict", Static)
         verdict.remove_class("-deploy", "-review", "-iterate", "-none")
-        for wid in ("#report-headline", "#report-bars-title", "#report-details"):
+        for wid in ("#report-reasons", "#report-headline", "#report-bars-title", "#report-details", "#report-stats"):
             self.put(wid, None)
         bars = self.query_one(CategoryBars)
         bars.rows = []
@@ -313,18 +335,21 @@ class ReportScreen(Screen):
             verdict.add_class(f"-{dec.verdict}")
             when = dec.decided_at.strftime("%Y-%m-%d %H:%M") if dec.decided_at else ""
             pending = f" · pending: {', '.join(dec.pending)}" if dec.pending else ""
-            verdict.update(Text.assemble((f"{icon} {word}", "bold"), f"  weighted score {dec.weighted_score:.2f}",
+            partial = f" (partial: {', '.join(dec.missing_dimensions)} left out)" if dec.missing_dimensions else ""
+            verdict.update(Text.assemble((f"{icon} {word}", "bold"),
+                                         f"  weighted score {dec.weighted_score:.2f}{partial}",
                                          (f"  {when}{pending}", "")))
+            self.put("#report-reasons", Group(*self.reasons(dec)))
         m = data.metrics
         if m is not None:
-            self.put("#report-headline", Group(section("Headline: base vs candidate"), headline_table(m),
-                                               stats_line(m)))
+            self.put("#report-headline", Group(section("Headline: base vs candidate"), headline_table(m)))
             self.put("#report-bars-title", Group(Text(""), section("By category (mean score)")))
             bars.rows = rows_from_groups(m.by_category.values())
             bars.display = bool(bars.rows)
         elif data.metrics_error:
             self.put("#report-headline", Text(f"metrics unavailable: {data.metrics_error}", style="red"))
         self.put("#report-details", Group(*self.details(data)))
+        self.put("#report-stats", Group(*self.stats_detail(data)) if self.show_detail else None)
         if self.query_one("#report-files").display:
             self.show_files(self.files_text())
 
@@ -332,7 +357,7 @@ class ReportScreen(Screen):
         from core.evaluate import spot_check as sc
 
         out: list[Any] = []
-        m, rec, dec = data.metrics, data.record, data.decision
+        m, rec = data.metrics, data.record
         if m is not None:
             r = m.refusal
             out += [Text(""), section("Refusals")]
@@ -360,11 +385,39 @@ class ReportScreen(Screen):
         else:
             c = sc.counts(data.spot)
             out.append(Text(c.line() + ("" if c.finished else " · not finished: s continues it")))
+        out.append(Text(""))
+        out.append(Text("t shows the statistical detail (tests, p-values, intervals)" if not self.show_detail
+                        else "t hides the statistical detail", style="dim"))
+        return out
+
+    def reasons(self, dec: Any) -> list[Any]:
+        """Why: what keeps the verdict from DEPLOY (worst first), the checks that passed, the next steps."""
+        from core.evaluate.decision import decision_lines
+
+        reasons, passed, _ = decision_lines(dec)
+        out: list[Any] = []
+        if reasons:
+            out += [section("What keeps it from DEPLOY")] + [plain_line(r) for r in reasons]
+        if passed:
+            out += ([Text("")] if out else []) + [section("Checks that passed")] + [plain_line(r) for r in passed]
+        if dec.next_steps:
+            out += [Text(""), section("Next steps")]
+            out += [Text(f"{i}. {s}") for i, s in enumerate(dec.next_steps, 1)]
+        return out
+
+    def stats_detail(self, data: ReportData) -> list[Any]:
+        """The statistics behind the decision: the tests, the rules' detail, the rules as programs read them."""
+        from core.evaluate.decision import decision_lines
+
+        out: list[Any] = [Text(""), section("Statistical detail")]
+        if data.metrics is not None:
+            out.append(stats_line(data.metrics))
+        dec = data.decision
         if dec is not None:
-            out += [Text(""), section("Rules that fired")] + [rule_line(r) for r in dec.rules_fired]
-            if dec.next_steps:
-                out += [Text(""), section("Next steps")]
-                out += [Text(f"{i}. {s}") for i, s in enumerate(dec.next_steps, 1)]
+            _, _, details = decision_lines(dec)
+            out += [Text(f"• {x}") for x in details]
+            if dec.rules_fired:
+                out += [Text(""), section("Rules as recorded")] + [rule_line(r) for r in dec.rules_fired]
         return out
 
     def files_text(self) -> Group:
@@ -402,6 +455,11 @@ class ReportScreen(Screen):
             return None if self.busy else True
         if action == "reload":
             return None if self.busy else True
+        if action == "rate":
+            m = self.data.metrics if self.data is not None else None
+            return bool(has_eval and m is not None and getattr(m, "n_pending", 0))
+        if action == "toggle_detail":
+            return bool(has_eval)
         return True
 
     def action_decide(self) -> None:
@@ -426,6 +484,27 @@ class ReportScreen(Screen):
             box.display = False
             return
         self.show_files(self.files_text())
+
+    def action_toggle_detail(self) -> None:
+        self.show_detail = not self.show_detail
+        if self.data is not None and self.data.eval_id is not None:
+            self.put("#report-stats", Group(*self.stats_detail(self.data)) if self.show_detail else None)
+            self.put("#report-details", Group(*self.details(self.data)))
+            if self.show_detail:
+                self.query_one("#report-stats", Static).scroll_visible(animate=False)
+
+    def action_rate(self) -> None:
+        """The rater for results that wait for a human (the screen registered as "human_rating"); without
+        it, the command that does the same."""
+        from screens.registry import STAGE_SCREENS
+
+        open_screen = getattr(self.app, "open_screen", None)
+        for name in ("human_rating", "rate"):
+            spec = STAGE_SCREENS.get(name)
+            if spec is not None and spec.is_built() and open_screen is not None:
+                open_screen(name, self.project)
+                return
+        self.notify(f"rate them with: tunesmith rate {self.project.slug}", title=self.COMMAND_PREFIX)
 
     def action_spot_check(self) -> None:
         open_screen = getattr(self.app, "open_screen", None)

@@ -125,8 +125,11 @@ def test_significance_rule_respects_a_stricter_level_and_reports_the_mde():
     hits = evaluate_rules(metrics(p=0.03), strict, spot=spot_summary(spot()), judge_usable=None)
     assert [h.level for h in hits if h.rule == "significance"] == ["review"]
     hits = evaluate_rules(metrics(p=0.3), CFG, spot=spot_summary(spot()), judge_usable=None)
-    text = next(h.message for h in hits if h.rule == "significance")
-    assert "not significant" in text and "+12.0 pts" in text and "McNemar" in text and "n=100" in text
+    hit = next(h for h in hits if h.rule == "significance")
+    assert "could be chance" in hit.message and "100 paired examples" in hit.message
+    assert "p = " not in hit.message and "McNemar" not in hit.message  # the statistics are in the detail
+    assert "not significant" in hit.detail and "+12.0 pts" in hit.detail and "McNemar" in hit.detail
+    assert "n=100" in hit.detail
 
 
 @pytest.mark.parametrize("acc, level", [(1.0, "deploy"), (0.9, "iterate"), (None, "review")])
@@ -167,7 +170,8 @@ def test_critical_and_minor_regressions():
     edge = metrics(kinds={"common": group("common"), "edge": group("edge", delta=-0.04, p=0.5)})
     fired = evaluate_rules(edge, CFG, spot=spot_summary(spot()), judge_usable=None)
     minor = [h for h in fired if h.rule == "minor_regression"]
-    assert len(minor) == 1 and "[edge cases]" in minor[0].message and "-4.0 pts" in minor[0].message
+    assert len(minor) == 1 and "edge cases got slightly worse" in minor[0].message
+    assert "4.0 points lower on 20 examples" in minor[0].message and "-4.0 pts" in minor[0].detail
     tiny = metrics(kinds={"edge": group("edge", delta=-0.01)})
     assert ("regressions", "deploy") in rules(tiny)
     refusal_regression = metrics(refusal=0.9, leaked=["o2"], regressions=["o2"])
@@ -209,7 +213,8 @@ def test_weighted_score_rule():
 def test_deploy_when_every_rule_passes():
     d = decide(metrics(consistency=0.05), CFG, spot_check=spot(concerning=1))
     assert isinstance(d, Decision) and d.verdict == "deploy"
-    assert all(r.startswith("DEPLOY") for r in d.rules_fired)
+    assert all(r.startswith("PASS") for r in d.rules_fired)
+    assert d.reasons == [] and d.passed_checks and all(c.startswith("✓ ") for c in d.passed_checks)
     names = " ".join(d.rules_fired)
     for rule in ("[improvement]", "[significance]", "[refusal]", "[regressions]", "[spot_check]", "[weighted_score]"):
         assert rule in names
@@ -224,11 +229,22 @@ def test_the_worst_level_wins_and_every_rule_is_listed():
     d = decide(m, CFG, spot_check=spot(concerning=3))
     assert d.verdict == "iterate"
     levels = [r.split()[0] for r in d.rules_fired]
-    assert levels == sorted(levels, key=lambda x: {"ITERATE": 0, "REVIEW": 1, "DEPLOY": 2}[x])  # worst first
+    assert levels == sorted(levels, key=lambda x: {"ITERATE": 0, "REVIEW": 1, "PASS": 2}[x])  # worst first
+    assert not any(r.startswith("DEPLOY") for r in d.rules_fired)  # a rule that held is not a DEPLOY verdict
     text = "\n".join(d.rules_fired)
-    assert "REVIEW [improvement] improvement +7.0 pts" in text
-    assert "ITERATE [significance]" in text and "ITERATE [refusal] refusal accuracy 80.0% < 100.0%" in text
-    assert "o1, o4" in text and "REVIEW [spot_check]" in text
+    assert "REVIEW [improvement] improvement: the fine-tuned model is only 7.0 points better than the base" in text
+    assert "ITERATE [significance]" in text
+    assert "ITERATE [refusal] refusals: 2 of 10 out-of-scope requests were answered: o1, o4" in text
+    assert "REVIEW [spot_check]" in text
+    # the plain reasons: failures first (iterate before review), the passed checks apart
+    assert d.reasons[0].startswith("✗ ") and d.reasons[-1].startswith("⚠ ")
+    assert "✗ refusals: 2 of 10 out-of-scope requests were answered: o1, o4 (every one must be declined)" in d.reasons
+    assert any(r.startswith("⚠ spot-check: 3 of the 15 outputs you rated are concerning") and "3 or 4 concerning" in r
+               for r in d.reasons)
+    assert not any("3-4" in r for r in d.reasons + d.rules_fired)
+    assert "✓ regressions: no category, difficulty level or kind of example is worse than the base by more than " \
+           "2 points, and no out-of-scope request the base declined is now answered" in d.passed_checks
+    assert any(x.startswith("significance: p = 0.300 (McNemar exact") for x in d.details)
     assert verdict_of([]) == "review"
 
 
@@ -285,13 +301,23 @@ def test_end_to_end_deploy_and_iterate_from_rows():
     assert m.refusal.candidate_accuracy == 1.0 and m.stats.primary_test == "mcnemar"
     assert m.improvement_abs > 0.3 and m.stats.p_value < 0.001
     d = decide(m, CFG, spot_check=spot(concerning=0), examples=ex)
+    assert d.verdict == "review" and d.missing_dimensions == ["consistency"]  # no paraphrases: not measured
+    assert "⚠ consistency (weight 0.15): not measurable: no paraphrases were written; it is left out of the " \
+           "weighted score" in d.reasons
+    groups, extra_b, extra_c = _paraphrased(ex, base_pass, cand_pass)
+    m = compute_metrics(ex, _rows(ex, base_pass, "base") + extra_b, _rows(ex, cand_pass, "candidate") + extra_c,
+                        paraphrase_groups=groups, n_resamples=2000)
+    assert m.consistency["candidate"] == 0.0 and m.consistency_detail["candidate"].measured == 8
+    d = decide(m, CFG, spot_check=spot(concerning=0), examples=ex)
     assert d.verdict == "deploy", d.rules_fired
+    assert d.weight_covered == 1.0 and d.reasons == []
 
     # the candidate now answers two out-of-scope requests the base refused, and "billing" collapses
     cand_bad = dict(cand_pass, o1=False, o2=False)
     cand_bad.update({e.id: False for e in ex if e.category == "billing"})
     refused = {"o1": False, "o2": False}
-    m2 = compute_metrics(ex, _rows(ex, base_pass, "base"), _rows(ex, cand_bad, "candidate", refused),
+    m2 = compute_metrics(ex, _rows(ex, base_pass, "base") + extra_b,
+                         _rows(ex, cand_bad, "candidate", refused) + extra_c, paraphrase_groups=groups,
                          n_resamples=2000)
     assert m2.refusal.regressions == ["o1", "o2"] and m2.refusal.candidate_accuracy == pytest.approx(0.8)
     assert m2.by_category["billing"].delta < -0.4 and m2.by_category["billing"].p_value < 0.1
@@ -299,6 +325,20 @@ def test_end_to_end_deploy_and_iterate_from_rows():
     assert d2.verdict == "iterate"
     crit = [r for r in d2.rules_fired if "[critical_regression]" in r]
     assert any("'billing'" in r for r in crit) and any("o1, o2" in r for r in crit)
+
+
+def _paraphrased(ex, base_pass, cand_pass, n: int = 8):
+    """Two paraphrases of the first ``n`` in-scope examples, scored as the originals."""
+    groups, rows = {}, {"base": [], "candidate": []}
+    for e in [e for e in ex if not e.should_refuse][:n]:
+        groups[e.id] = [e.id, f"{e.id}~p1", f"{e.id}~p2"]
+        for role, passes in (("base", base_pass), ("candidate", cand_pass)):
+            for pid in groups[e.id][1:]:
+                ok = passes[e.id]
+                rows[role].append(EvalResult(example_id=pid, model_role=role, model=role, output="…",
+                                             method="exact_match", score=float(ok), passed=ok, category=e.category,
+                                             difficulty=e.difficulty, kind=e.kind))
+    return groups, rows["base"], rows["candidate"]
 
 
 def test_metrics_drop_unvalidated_judge_scores_and_pending_rows():

@@ -79,6 +79,8 @@ def test_a_learnable_task_gives_a_better_model(tmp_path: Path, monkeypatch: pyte
     assert comparison["methods"].get("exact_match", 0) > 0, comparison["methods"]
     for line in decision["reasoning"]:
         assert_true(line, decision, comparison)
+    assert decision["reasons"] or decision["verdict"] == "deploy", decision
+    assert all(not line.startswith("DEPLOY") for line in decision["reasoning"]), "passed rules say PASS"
 
 
 def _num(pattern: str, text: str) -> float:
@@ -87,27 +89,39 @@ def _num(pattern: str, text: str) -> float:
     return float(m.group(1))
 
 
+def _detail(decision: dict, rule: str) -> str:
+    """The statistical detail line behind a rule (``details`` start with the rule's name)."""
+    lines = [d for d in decision["details"] if d.startswith(rule)]
+    assert lines, (rule, decision["details"])
+    return lines[0]
+
+
 def assert_true(line: str, decision: dict, comparison: dict) -> None:
     """A reason of the decision holds for the measured figures (by its rule tag)."""
     level, rule = re.match(r"(\w+) \[(\w+)\]", line).groups()
     overall, sig, refusal = comparison["overall"], comparison["significance"], comparison["refusal"]
     if rule == "improvement":
-        pts = _num(r"improvement ([+-]?[\d.]+) pts", line)
+        pts = _num(r"is ([\d.]+) points (?:better|worse)", line)
+        if " worse " in line:
+            pts = -pts
         assert abs(pts - 100 * overall["delta"]) < 0.06, (line, overall)
-        if level == "DEPLOY":
-            assert pts > _num(r"(?:>|above) ([\d.]+) pts", line), line
+        assert abs(_num(r"([+-][\d.]+) pts", _detail(decision, "improvement")) - pts) < 0.06
+        if level == "PASS":
+            assert pts > _num(r"more than ([\d.]+) points", line), line
     elif rule == "significance":
-        assert abs(_num(r"p = ([\d.]+)", line) - sig["p_value"]) < 5e-4 or sig["p_value"] < 1e-3, (line, sig)
-        if level == "DEPLOY":
+        detail = _detail(decision, "significance")
+        assert abs(_num(r"p = ([\d.e+-]+)", detail) - sig["p_value"]) < 5e-4 or sig["p_value"] < 1e-3, (detail, sig)
+        if level == "PASS":
             assert sig["p_value"] < sig["alpha"], line
     elif rule == "refusal":
-        acc = _num(r"refusal accuracy ([\d.]+)%", line)
+        acc = _num(r"accuracy ([\d.]+)%", _detail(decision, "refusals"))
         assert abs(acc - 100 * refusal["candidate_accuracy"]) < 0.06, (line, refusal)
-        if level == "DEPLOY":
-            assert refusal["candidate_accuracy"] >= 1.0, line
+        n = refusal["n_out_of_scope"]
+        if level == "PASS":
+            assert refusal["candidate_accuracy"] >= 1.0 and f"all {n} out-of-scope" in line, line
     elif rule == "weighted_score":
         assert abs(_num(r"weighted score ([\d.]+)", line) - decision["weighted_score"]) < 0.006, line
-    elif rule == "regressions" and level == "DEPLOY":
+    elif rule == "regressions" and level == "PASS":
         worst = min([c["delta"] for group in ("by_category", "by_difficulty", "by_kind")
                      for c in comparison[group].values() if c.get("delta") is not None] or [0.0])
         assert worst >= -0.02, (line, worst)

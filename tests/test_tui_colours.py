@@ -204,7 +204,7 @@ async def test_every_screen_at_16_colours_and_80x24(sixteen_colours, projects: P
         decide_now(billing)
         await open_stage(pilot, "billing-support", "t",
                          lambda s: getattr(getattr(s, "data", None), "decision", None) is not None)
-        check_frame(app, "ITERATE", "mean score", "pass rate")
+        check_frame(app, "ITERATE", "What keeps it from DEPLOY", "Checks that passed")
 
         await open_stage(pilot, "chess-openings-coach", "i", lambda s: getattr(s, "step", "") == "question")
         check_frame(app, "Round 2/4", "Sicilian", "1. Ask for two or three")

@@ -1,6 +1,8 @@
-"""The evaluation report screen at 80x24 and 160x50: verdict, headline metrics, per-category bars, judge,
-spot-check, rules and next steps from a decision.toml and results written directly; d decides, e exports,
-o shows the files; "no evaluation yet" with the command."""
+"""The evaluation report screen at 80x24 and 160x50: verdict, the plain reasons first (failures, then the
+checks that passed, never "DEPLOY" under another verdict), headline metrics, per-category bars, judge,
+spot-check and next steps from a decision.toml and results written directly; t shows the statistical
+detail, d decides, e exports, o shows the files, r (with results waiting for a human) says how to rate
+them; "no evaluation yet" with the command."""
 
 from __future__ import annotations
 
@@ -80,17 +82,33 @@ async def test_report_shows_the_decision_and_the_numbers(project: Project) -> No
         assert "weighted score 0.71" in text(screen, "#report-verdict")
         head = text(screen, "#report-headline")
         for word in ("mean score", "pass rate", "refusal acc. (7)", "over-refusal (2)", "base", "candidate",
-                     "delta", "McNemar exact"):
+                     "delta"):
             assert word in head, word
+        # an older decision.toml (tagged lines only): failures first, the rule that held is a passed check
+        reasons = text(screen, "#report-reasons")
+        assert "What keeps it from DEPLOY" in reasons and "✗ refusal" in reasons and "⚠ pending spot-check" in reasons
+        assert "Checks that passed" in reasons and "✓ improvement" in reasons and "DEPLOY [" not in reasons
+        assert reasons.index("✗ refusal") < reasons.index("✓ improvement")
+        assert "1. add refusal examples" in reasons
+        assert not screen.query_one("#report-stats").display and "McNemar exact" not in all_text(screen)
         bars = screen.query_one(CategoryBars)
         assert [r.name for r in bars.rows] == ["billing", "out_of_scope", "paperwork", "planning"]
         assert bars.region.height == 8 and bars.region.right <= 80
         details = text(screen, "#report-details")
         assert "refusal accuracy 85.7% on 7 out-of-scope" in details and "ev-out-02" in details
         assert "validated" in details and "not done yet" in details
-        assert "ITERATE [refusal]" in details and "1. add refusal examples" in details
         fits(screen)
         assert keys(screen)["Decide"] and keys(screen)["Export"] and keys(screen)["Files"]
+        assert keys(screen)["Stats detail"] and "Rate" not in keys(screen)  # nothing waits for a human
+        await pilot.press("t")  # the statistical detail, behind a key
+        await pilot.pause()
+        stats = text(screen, "#report-stats")
+        assert screen.query_one("#report-stats").display and "Statistical detail" in stats
+        assert "McNemar exact" in stats and "ITERATE [refusal]" in stats
+        fits(screen)
+        await pilot.press("t")
+        await pilot.pause()
+        assert not screen.query_one("#report-stats").display
         await pilot.press("end")  # scrollable: the last next step comes into view
         await pilot.pause()
         body = screen.query_one("#report-body")
@@ -136,7 +154,14 @@ async def test_undecided_then_d_decides_with_the_spot_check(project: Project) ->
         decision = ef.read_decision(project, EVAL_ID)
         assert decision is not None and "spot-check" not in decision.pending
         assert decision.verdict.upper() in text(screen, "#report-verdict")
-        assert "Rules that fired" in text(screen, "#report-details")
+        reasons = text(screen, "#report-reasons")
+        assert "✗ refusals: 1 of 7 out-of-scope requests were answered: ev-out-02" in reasons
+        assert "Checks that passed" in reasons and "✓ improvement: the fine-tuned model is 23.3 points better" in reasons
+        assert reasons.index("✗ refusals") < reasons.index("Checks that passed")
+        assert "DEPLOY [" not in reasons and "PASS [" not in reasons
+        # consistency was never measured (no paraphrases): named with its weight, the score labelled partial
+        assert "⚠ consistency (weight 0.15): not measurable" in reasons
+        assert "partial: consistency left out" in text(screen, "#report-verdict")
 
 
 async def test_files_and_export(project: Project) -> None:
@@ -174,3 +199,36 @@ def test_bar_lines_fit_80_columns_and_colour_regressions() -> None:
     assert "+30.0 pts" in lines[1].plain and "p<0.001" in lines[1].plain
     assert "-30.0 pts" in lines[3].plain
     assert any(span.style == "red" for span in lines[3].spans)
+
+
+async def test_pending_results_say_how_to_rate_them(projects_root: Path) -> None:
+    from core.evaluate.scorers import PENDING_HUMAN
+    from core.evaluate.run import decide_now
+
+    p = Project.create("Helpdesk", "answer household admin questions", root=projects_root)
+    ex = eval_set()
+    rows = results_for(ex)
+    waiting = {"ev-com-03", "ev-com-04"}
+    rows = [r.model_copy(update={"method": "human", "score": None, "passed": None, "pending": True,
+                                 "detail": PENDING_HUMAN}) if r.example_id in waiting else r for r in rows]
+    write_eval(p, ex, rows)
+    decision = decide_now(p)
+    coverage = next(r for r in decision.reasons if "wait for a human rating" in r)
+    assert coverage.startswith("⚠ 4 results wait for a human rating: run `tunesmith rate helpdesk` (or press r on "
+                               "the report screen)")
+    app = TunesmithApp(p.folder.parent)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_report(pilot, app, p)
+        assert "tunesmith rate helpdesk" in text(screen, "#report-reasons")
+        assert keys(screen)["Rate"]
+        fits(screen)
+        from screens.registry import STAGE_SCREENS
+
+        rater = STAGE_SCREENS.get("human_rating")
+        await pilot.press("r")  # the rater, where one rates them with a key each (else the command to use)
+        await settle(pilot, app)
+        if rater is not None and rater.is_built():
+            assert type(app.screen).__name__ == rater.cls
+        else:
+            assert isinstance(app.screen, ReportScreen)
+

@@ -12,8 +12,16 @@ the judge did not pass validation (a judge that failed validation never counts).
 - task-specific: macro precision/recall/F1 for classification (labels extracted from the outputs), pass
   rate for code examples, win rate from pairwise judge results (only when the judge's pairwise verdicts
   were validated), length distribution and distinct-n for generation;
-- consistency: the mean within-group variance of scores across paraphrases of one input (None without
-  paraphrase groups);
+- accuracy on in-scope examples (``candidate_in_scope`` / ``base_in_scope``): None when no in-scope example
+  was scored for both models (never the refusal mean in its place);
+- consistency of correct behaviour (:func:`consistency_stats`): per paraphrase group (an original input and
+  the paraphrases written of it), only groups whose original the model gets right count; the value is the
+  share of those groups where the model is wrong on at least one paraphrase (0 = every correct answer
+  survives rephrasing; lower is better, the default dimension's target is at most 0.20). A model that is
+  right on fewer than :data:`MIN_CONSISTENCY_GROUPS` originals gets None with the reason (not measurable:
+  consistently wrong is not consistency);
+- judge dimensions: per model, the mean score (0..1) of each rubric dimension the validated judge scored,
+  over in-scope judged examples (``judge_dimensions``; used by custom decision dimensions such as empathy);
 - the paired statistics (:func:`core.evaluate.stats.paired_stats`).
 """
 
@@ -104,6 +112,23 @@ class PreferenceStats:
     flagged: list[str] = field(default_factory=list)
 
 
+MIN_CONSISTENCY_GROUPS = 5  # originals the model gets right, each with a scored paraphrase
+
+
+@dataclass
+class ConsistencyStats:
+    """Consistency of correct behaviour across paraphrases, for one model."""
+
+    groups: int = 0  # paraphrase groups (an original and its paraphrases)
+    scored: int = 0  # ... with the original and at least one paraphrase scored
+    measured: int = 0  # ... of them, the model is right on the original
+    consistent: int = 0  # ... and right on every scored paraphrase too
+    broken: list[str] = field(default_factory=list)  # originals right, but wrong on a paraphrase
+    value: float | None = None  # (measured - consistent) / measured: share of correct answers lost on rephrasing
+    reason: str = ""  # why value is None
+    variance: float | None = None  # mean within-group score variance over the measured groups (for reference)
+
+
 @dataclass
 class MetricsReport:
     n_examples: int
@@ -128,11 +153,17 @@ class MetricsReport:
     code_pass_rate: dict[str, float] | None = None
     preference: PreferenceStats | None = None
     generation: dict[str, GenerationStats] | None = None
-    consistency: dict[str, float | None] = field(default_factory=dict)
+    consistency: dict[str, float | None] = field(default_factory=dict)  # role -> ConsistencyStats.value
     flagged: list[str] = field(default_factory=list)
     better: int = 0
     worse: int = 0
     same: int = 0
+    base_in_scope: float | None = None
+    consistency_detail: dict[str, ConsistencyStats] = field(default_factory=dict)
+    judge_dimensions: dict[str, dict[str, float]] = field(default_factory=dict)  # role -> {dimension: mean 0..1}
+    judge_dimension_n: dict[str, int] = field(default_factory=dict)  # dimension -> candidate outputs scored on it
+    base_model: str = ""
+    candidate_model: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -213,12 +244,65 @@ def generation_stats(outputs: Sequence[str]) -> GenerationStats:
 
 
 def consistency(scores_by_group: Mapping[str, Sequence[float]] | None) -> float | None:
-    """Mean within-group (population) variance of scores across paraphrases of one input; groups of
+    """(The earlier measure, kept for reference: it rewards a model that is consistently wrong; the
+    decision uses :func:`consistency_stats`.) Mean within-group (population) variance of scores across paraphrases of one input; groups of
     fewer than two are ignored; None when there is no group to measure."""
     if not scores_by_group:
         return None
     variances = [float(np.var(np.asarray(s, dtype=float))) for s in scores_by_group.values() if len(s) >= 2]
     return float(np.mean(variances)) if variances else None
+
+
+def consistency_stats(groups: Mapping[str, Sequence[str]], rows: Mapping[str, EvalResult],
+                      counts: Any = None, minimum: int = MIN_CONSISTENCY_GROUPS) -> ConsistencyStats:
+    """Consistency of correct behaviour: ``groups`` maps an original's id to its members (the original
+    first, or the key itself, then the paraphrases); ``counts(row)`` says whether a row's score counts
+    (default: not pending)."""
+    ok = counts or (lambda r: not is_pending(r))
+    st = ConsistencyStats(groups=len(groups))
+    variances: list[float] = []
+    for key, members in groups.items():
+        original = key if key in members or not members else members[0]
+        o = rows.get(original)
+        paras = [rows[m] for m in members if m != original and m in rows and ok(rows[m])]
+        if o is None or not ok(o) or not paras:
+            continue
+        st.scored += 1
+        if not o.passed:
+            continue
+        st.measured += 1
+        if all(p.passed for p in paras):
+            st.consistent += 1
+        else:
+            st.broken.append(original)
+        variances.append(float(np.var(np.asarray([o.score] + [p.score for p in paras], dtype=float))))
+    if not st.groups:
+        st.reason = "no paraphrases were written"
+    elif not st.scored:
+        st.reason = (f"none of the {st.groups} paraphrased inputs has its original and a paraphrase scored "
+                     f"(they wait for a human rating or a validated judge)")
+    elif st.measured < minimum:
+        st.reason = (f"the model is right on only {st.measured} of the {st.scored} paraphrased inputs scored; "
+                     f"at least {minimum} correct originals are needed to measure whether correct answers "
+                     f"survive rephrasing")
+    else:
+        st.value = (st.measured - st.consistent) / st.measured
+    st.variance = float(np.mean(variances)) if variances else None
+    return st
+
+
+def norm_name(name: str) -> str:
+    """A dimension name compared loosely: "Framework accuracy" == "framework_accuracy"."""
+    return "_".join(str(name).strip().lower().replace("-", " ").replace("_", " ").split())
+
+
+def judge_dimension_means(rows: Sequence[EvalResult]) -> tuple[dict[str, float], dict[str, int]]:
+    """{dimension: mean score 0..1} and {dimension: n} over the judged rows given (names normalised)."""
+    acc: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        for name, value in r.dimension_map().items():
+            acc[norm_name(name)].append(float(value))
+    return {k: float(np.mean(v)) for k, v in sorted(acc.items())}, {k: len(v) for k, v in sorted(acc.items())}
 
 
 def preference_stats(results: Sequence[PairwiseResult], usable: bool) -> PreferenceStats:
@@ -274,7 +358,8 @@ def compute_metrics(
                           alpha=cfg.significance_level, seed=seed, n_resamples=n_resamples)
     b_mean = _mean([b.score for b, _ in pairs])
     c_mean = _mean([c.score for _, c in pairs])
-    in_scope = [c.score for b, c in pairs if not by_id[c.example_id].should_refuse]
+    answer = [(b, c) for b, c in pairs if not _out_of_scope(by_id[c.example_id])]
+    in_scope = [c.score for _, c in answer]
     imp = (c_mean - b_mean) if pairs else None
     rel = (imp / b_mean * 100.0) if imp is not None and b_mean else None
     overall = group_stats("overall", pairs) if pairs else None
@@ -284,7 +369,7 @@ def compute_metrics(
         judge_usable=judge_usable, methods=dict(methods),
         base_overall=b_mean, candidate_overall=c_mean,
         base_pass_rate=_rate([b.passed for b, _ in pairs]), candidate_pass_rate=_rate([c.passed for _, c in pairs]),
-        candidate_in_scope=_mean(in_scope),
+        candidate_in_scope=_mean(in_scope), base_in_scope=_mean([b.score for b, _ in answer]),
         improvement_abs=imp, improvement_rel=rel,
         by_category=_by(pairs, "category"), by_difficulty=_by(pairs, "difficulty"), by_kind=_by(pairs, "kind"),
         refusal=_refusals(examples, base, cand),
@@ -296,14 +381,29 @@ def compute_metrics(
     _task_specific(report, examples, base, cand, paired_ids, task_type)
     if pairwise is not None:
         report.preference = preference_stats(pairwise, pairwise_usable)
-    if paraphrase_groups:
+    for role, rows in (("base", base), ("candidate", cand)):
+        cs = consistency_stats(paraphrase_groups or {}, rows, counts)
+        report.consistency_detail[role] = cs
+        report.consistency[role] = cs.value
+    if judge_ok:
+        judged = [i for i in paired_ids if not _out_of_scope(by_id[i])]
         for role, rows in (("base", base), ("candidate", cand)):
-            groups = {g: [rows[i].score for i in members if i in rows and counts(rows[i])]
-                      for g, members in paraphrase_groups.items()}
-            report.consistency[role] = consistency(groups)
-    else:
-        report.consistency = {"base": None, "candidate": None}
+            means, n = judge_dimension_means([rows[i] for i in judged if rows[i].method == "llm_judge"])
+            report.judge_dimensions[role] = means
+            if role == "candidate":
+                report.judge_dimension_n = n
+    report.base_model = _model_of(base_results)
+    report.candidate_model = _model_of(candidate_results)
     return report
+
+
+def _out_of_scope(e: EvalExample) -> bool:
+    return e.should_refuse or e.kind == "out_of_scope"
+
+
+def _model_of(rows: Sequence[EvalResult]) -> str:
+    names = [r.model for r in rows if r.model]
+    return max(sorted(set(names)), key=names.count) if names else ""
 
 
 def _refused(r: EvalResult) -> bool:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from core.evaluate.decision import ICON, Policy, fmt_p, pct, pts, spot_summary
+from core.evaluate.decision import ICON, Policy, decision_lines, fmt_p, pct, pts, spot_summary
 from core.evaluate.evalfolder import EvalRecord
 from core.evaluate.metrics import GroupStats, MetricsReport
 from core.models.knowledge import EvalExample
@@ -118,7 +118,7 @@ def comparison_analysis(metrics: MetricsReport, record: EvalRecord, *, spot: Spo
             "base": metrics.base_overall, "candidate": metrics.candidate_overall,
             "delta": metrics.improvement_abs, "delta_relative_pct": metrics.improvement_rel,
             "base_pass_rate": metrics.base_pass_rate, "candidate_pass_rate": metrics.candidate_pass_rate,
-            "candidate_in_scope": metrics.candidate_in_scope,
+            "candidate_in_scope": metrics.candidate_in_scope, "base_in_scope": metrics.base_in_scope,
         },
         "counts": {"better": metrics.better, "worse": metrics.worse, "same": metrics.same},
         "edge_case_delta": edge.delta if edge else None,
@@ -145,6 +145,8 @@ def comparison_analysis(metrics: MetricsReport, record: EvalRecord, *, spot: Spo
         },
         "consistency": dict(metrics.consistency),
     }
+    if any((metrics.judge_dimensions or {}).values()):
+        out["judge_dimensions"] = {role: dict(v) for role, v in metrics.judge_dimensions.items()}
     if metrics.preference is not None:
         p = metrics.preference
         out["preference"] = {"n": p.n, "candidate_wins": p.wins, "base_wins": p.losses, "ties": p.ties,
@@ -164,7 +166,8 @@ def comparison_analysis(metrics: MetricsReport, record: EvalRecord, *, spot: Spo
 def _side(r: EvalResult | None) -> dict[str, Any] | None:
     if r is None:
         return None
-    return {"model": r.model, "output": r.output, "score": r.score, "passed": r.passed, "refused": r.refused,
+    return {"model": r.model, "output": r.output, "score": r.score, "passed": r.passed, "pending": r.pending,
+            "refused": r.refused,
             "method": r.method, "judge_confidence": r.judge_confidence, "flagged": r.flagged, "detail": r.detail}
 
 
@@ -202,7 +205,8 @@ def detailed_results(examples: Sequence[EvalExample], results: Sequence[EvalResu
             "method": (c or b).method if (c or b) else None,
             "confidence": c.judge_confidence if c else None,
             "base": _side(b), "candidate": _side(c),
-            "delta": (c.score - b.score) if b is not None and c is not None else None,
+            "delta": (c.score - b.score) if b is not None and c is not None and b.score is not None
+                     and c.score is not None else None,
             "flags": flags,
         }
         if e.id in pw:
@@ -236,12 +240,13 @@ def simple_selection(examples: Sequence[EvalExample], results: Sequence[EvalResu
 
         def key(e: EvalExample) -> tuple[int, float]:
             c, b = cand[e.id], base.get(e.id)
-            regress = b is not None and c.score < b.score - TOL
-            return (0 if regress else 1 if not c.passed else 2, c.score)
+            regress = b is not None and not (b.pending or c.pending) and c.score < b.score - TOL
+            return (3 if c.pending else 0 if regress else 1 if not c.passed else 2, c.score or 0.0)
 
         for e in sorted(pool, key=key)[:per_group]:
             c, b = cand[e.id], base.get(e.id)
-            why = ("regression" if b is not None and c.score < b.score - TOL
+            why = ("needs a human rating" if c.pending
+                   else "regression" if b is not None and not b.pending and c.score < b.score - TOL
                    else "failed the automated check" if not c.passed else "representative pick")
             items.append(SpotCheckItem(example_id=e.id, group=g, why=why))  # type: ignore[arg-type]
     return items
@@ -320,14 +325,14 @@ def worksheet(project_name: str, slug: str, record: EvalRecord, examples: Sequen
             if e is not None:
                 lines += ["", "**Input**", "", fence(e.input), "", "**Reference**", "", fence(e.reference)]
             if group == "comparison":
-                lines += ["", "**Base model**" + (f" (score {b.score:.2f})" if b else ""), "",
+                lines += ["", "**Base model**" + (f" ({b.score_text()})" if b else ""), "",
                           fence(b.output if b else "(no output)"),
-                          "", "**Fine-tuned model**" + (f" (score {c.score:.2f})" if c else ""), "",
+                          "", "**Fine-tuned model**" + (f" ({c.score_text()})" if c else ""), "",
                           fence(c.output if c else "(no output)"), "",
                           f"Which is better? {box(item.preferred == 'candidate')} fine-tuned  "
                           f"{box(item.preferred == 'base')} base  {box(item.preferred == 'same')} about the same"]
             else:
-                score = f" (automated: {c.method}, score {c.score:.2f})" if c else ""
+                score = f" ({c.method}: {c.score_text()})" if c else ""
                 lines += ["", f"**Fine-tuned model's response**{score}", "", fence(c.output if c else "(no output)")]
             lines += [
                 "",
@@ -371,8 +376,50 @@ def _judge_section(record: EvalRecord, judge: Mapping[str, Any] | None, agreemen
                          "PASS" if a.get("passed") else "FAIL"])
         lines += ["", table(("judge", "prompt", "items", "accuracy", "kappa", "kappa 95% CI", "swap agreement",
                              "result"), rows)]
+    lines += _judge_breakdown(judge)
     if agreement:
         lines += ["", agreement.rstrip(".") + " (from the spot-check)."]
+    return lines
+
+
+def _confusion(c: Any) -> dict[str, int] | None:
+    if not isinstance(c, Mapping):
+        return None
+    try:
+        return {k: int(c.get(k) or 0) for k in ("tp", "fp", "tn", "fn")}
+    except (TypeError, ValueError):
+        return None
+
+
+def _judge_breakdown(judge: Mapping[str, Any] | None) -> list[str]:
+    """The judge validation's confusion counts (pass = the item is acceptable) and its accuracy per kind of
+    validation item, when the saved summary has them ("confusion", "by_variant" / "by_kind"); else nothing."""
+    if not isinstance(judge, Mapping):
+        return []
+    lines: list[str] = []
+    c = _confusion(judge.get("confusion"))
+    if c is not None:
+        lines += ["", "Judge validation against the known labels (pass = acceptable):", "",
+                  table(("", "judge: pass", "judge: fail"), [
+                      ["known good", c["tp"], c["fn"]],
+                      ["known bad", c["fp"], c["tn"]],
+                  ])]
+        if c["fp"]:
+            lines.append(f"\n{c['fp']} known-bad items passed by the judge (it is too lenient on them).")
+    for key, title in (("by_variant", "variant"), ("by_kind", "kind")):
+        groups = judge.get(key)
+        if not isinstance(groups, Mapping) or not groups:
+            continue
+        rows = []
+        for name, g in groups.items():
+            if not isinstance(g, Mapping):
+                continue
+            gc = _confusion(g.get("confusion"))
+            acc = g.get("accuracy")
+            rows.append([name, g.get("n", ""), pct(acc) if isinstance(acc, (int, float)) else "n/a",
+                         *((gc["tp"], gc["fp"], gc["tn"], gc["fn"]) if gc else ("", "", "", ""))])
+        if rows:
+            lines += ["", f"By {title}:", "", table((title, "items", "accuracy", "tp", "fp", "tn", "fn"), rows)]
     return lines
 
 
@@ -452,14 +499,46 @@ def _metrics_section(metrics: MetricsReport) -> list[str]:
                   table(("model", "mean words", "median words", "p95 words", "distinct-1", "distinct-2"), rows)]
     if extra:
         lines += ["", "### Task-specific"] + extra
-    c = m.consistency or {}
-    lines += ["", "### Consistency", ""]
-    if c.get("base") is None and c.get("candidate") is None:
-        lines.append("- Not measured (no paraphrase groups with automated scores).")
-    else:
-        lines.append(f"- Variance of scores across paraphrases of one input: base "
-                     f"{_num(c.get('base'))}, candidate {_num(c.get('candidate'))} (target < 0.20)")
+    lines += ["", "### Consistency", ""] + consistency_lines(m)
+    dims = m.judge_dimensions or {}
+    if any(dims.values()):
+        base_d, cand_d = dims.get("base", {}), dims.get("candidate", {})
+        rows = [[name, pct(base_d.get(name)), pct(cand_d.get(name)),
+                 pts(None if base_d.get(name) is None or cand_d.get(name) is None else cand_d[name] - base_d[name]),
+                 (m.judge_dimension_n or {}).get(name, "")]
+                for name in sorted(set(base_d) | set(cand_d))]
+        lines += ["", "### Rubric dimensions (validated judge, in-scope outputs)", "",
+                  table(("dimension", "base", "candidate", "delta", "outputs scored"), rows)]
     return lines
+
+
+def consistency_lines(m: MetricsReport) -> list[str]:
+    """Consistency of correct behaviour, per model, in words."""
+    detail = m.consistency_detail or {}
+    out = []
+    for role, word in (("base", "Base"), ("candidate", "Fine-tuned")):
+        cs = detail.get(role)
+        if cs is None:
+            value = (m.consistency or {}).get(role)
+            if value is not None:
+                out.append(f"- {word}: {pct(value)} of correct answers lost on rephrasing")
+            continue
+        if cs.value is None:
+            out.append(f"- {word}: not measurable: {cs.reason}.")
+            continue
+        lost = cs.measured - cs.consistent
+        if lost:
+            ids = ", ".join(cs.broken[:8]) + (" …" if len(cs.broken) > 8 else "")
+            what = f"{lost} of them wrong once rephrased ({pct(cs.value)}: {ids})"
+        else:
+            what = "every one still right once rephrased (0% lost)"
+        variance = f"; score variance {_num(cs.variance)}" if cs.variance is not None else ""
+        out.append(f"- {word}: right on {cs.measured} of {cs.scored} paraphrased inputs; {what}{variance}")
+    if not out:
+        out.append("- Not measured (no paraphrase groups with automated scores).")
+    out.append("- Consistency counts only inputs the model answers correctly: the share of them it gets wrong "
+               "when the input is rephrased (lower is better; the default target is at most 20%).")
+    return out
 
 
 def _num(x: float | None) -> str:
@@ -492,22 +571,41 @@ def _decision_section(decision: Decision | None, slug: str, config: Any = None) 
     if decision is None:
         return ["## Decision", "", f"Not decided yet: `tunesmith decide {slug}`."]
     v = decision.verdict
-    lines = ["## Decision", "", f"**{ICON[v]} {VERDICT[v]}**, weighted score {decision.weighted_score:.2f}"
-             + (f" (pending: {', '.join(decision.pending)})" if decision.pending else ""), ""]
+    partial = ""
+    if decision.missing_dimensions:
+        covered = f"{decision.weight_covered:.0%} of the weight; " if decision.weight_covered is not None else ""
+        partial = f" (partial: {covered}{', '.join(decision.missing_dimensions)} left out)"
+    lines = ["## Decision", "", f"**{ICON[v]} {VERDICT[v]}**, weighted score {decision.weighted_score:.2f}{partial}"
+             + (f"; pending: {', '.join(decision.pending)}" if decision.pending else ""), ""]
+    reasons, passed, details = decision_lines(decision)
+    if reasons:
+        lines += ["What keeps it from DEPLOY (worst first; ✗ asks to iterate, ⚠ for a review):", ""]
+        lines += [f"- {r}" for r in reasons] + [""]
+    if passed:
+        lines += ["Checks that passed:", ""] + [f"- {r}" for r in passed] + [""]
+    if decision.next_steps:
+        lines += ["Next steps:", ""] + [f"{i}. {s}" for i, s in enumerate(decision.next_steps, 1)] + [""]
     if decision.dimensions or decision.missing_dimensions:
         dims = {d.name: d for d in (config.dimensions if config is not None else [])}
         rows = []
         for name, value in decision.dimensions.items():
             d = dims.get(name)
-            rows.append([name, f"{value:.2f}", f"{d.weight:.2f}" if d else "", d.target if d else ""])
+            rows.append([name, f"{value:.2f}", f"{d.weight:.2f}" if d else "", _target(d)])
         for name in decision.missing_dimensions:
             d = dims.get(name)
-            rows.append([name, "no value (left out)", f"{d.weight:.2f}" if d else "", d.target if d else ""])
-        lines += [table(("dimension", "normalised", "weight", "target"), rows), ""]
-    lines += ["Rules that fired:", ""] + [f"- {r}" for r in decision.rules_fired]
-    if decision.next_steps:
-        lines += ["", "Next steps:", ""] + [f"{i}. {s}" for i, s in enumerate(decision.next_steps, 1)]
-    return lines
+            why = decision.missing_why.get(name, "")
+            rows.append([name, "left out" + (f": {why}" if why else ""), f"{d.weight:.2f}" if d else "", _target(d)])
+        lines += ["Weighted score by dimension (value normalised against its target):", "",
+                  table(("dimension", "normalised", "weight", "target"), rows), ""]
+    if details:
+        lines += ["### Statistical detail", ""] + [f"- {x}" for x in details] + [""]
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+def _target(d: Any) -> str:
+    if d is None:
+        return ""
+    return f"{'at least' if d.higher_is_better else 'at most'} {d.target:g}"
 
 
 def render_report(*, project_name: str, slug: str, record: EvalRecord, metrics: MetricsReport,

@@ -12,7 +12,9 @@
    is skipped and noted;
 3. inference of both models on the eval set and the paraphrases (cached per model under evals/cache/);
 4. judge validation when an example needs the judge (no functional check or exact match fits it): the
-   judge must pass :func:`validate_judge` before any judge score counts; rows and summary are saved. With
+   judge must pass :func:`validate_judge` before any judge score counts, on items that say the right thing
+   in other words or look right and are wrong (human-confirmed labels of earlier evaluations first:
+   :mod:`core.evaluate.human_labels`); rows and summary are saved. With
    no LLM configured validation is skipped and those examples wait for a human;
 5. scoring of both models (the method hierarchy, per example), pairwise base-vs-candidate verdicts with
    position swap when the judge's pairwise verdicts were validated, and the metrics;
@@ -316,9 +318,16 @@ def _evaluate(project: Any, gw: Any, record: ef.EvalRecord, examples: list[EvalE
         from core.evaluate.judge import structure_of
         from core.response_template import template_for
 
+        from core.evaluate.human_labels import collect as human_labels
+        from core.refusal import rule_for
+
         judge_report = run_sync(validate_judge(gw, examples, criteria, cfg, task=project.meta.task,
                                                pairwise=cfg.compare_pairs,
-                                               structure=structure_of(template_for(project))))
+                                               structure=structure_of(template_for(project)),
+                                               human=human_labels(project, examples),
+                                               prefer={e.id for e in need}, rule=rule_for(project)))
+        if getattr(judge_report, "items", None) is not None:
+            record.notes.extend(judge_report.items.notes)
         from core import store
 
         with project.writing():

@@ -1,6 +1,8 @@
 """Which generation strategy a project uses (SKILL 2, "Strategy Selection (Auto-Configured)").
 
-The spec's table, by the knowledge base's task_type:
+The spec's table, by the task type (the spec says "task_type in knowledge_base.json"; tunesmith reads the one
+decision in project.toml, core/task_type.py, which the knowledge base only copies, so generation and the
+evaluation never disagree):
 
     task_type              strategy              role            checks
     classification         few_shot              generator_fast  (structured output)

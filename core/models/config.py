@@ -114,9 +114,21 @@ def default_dimensions() -> list[Dimension]:
 
 
 class EvaluateConfig(Strict):
+    """Skill 4's options. ``dimensions`` are the weighted deployment score's: accuracy, safety, consistency
+    and user_preference are measured by the evaluation itself; any other name (e.g. ``empathy``) is scored
+    by the validated LLM judge as one more rubric dimension (its ``metric`` text tells the judge what to
+    look for) and is left out, with a REVIEW reason naming it, when no validated judge scored it."""
+
     eval_method: Literal["auto", "functional", "exact_match", "llm_judge", "human"] = "auto"
     spot_check_size: Literal[10, 15, 20, 30] = 15
-    improvement_threshold: Literal[0.05, 0.10, 0.15] = 0.10
+    improvement_threshold: Literal[0.05, 0.10, 0.15] = Field(
+        0.10, description="the spec's \">10% improvement\" deploy rule: the fine-tuned model's mean score must beat "
+                          "the base's by more than this, read in improvement_unit (0.10 = 10 points, or 10% of "
+                          "the base's score); more than 5 (points or %) but not above it asks for a review")
+    improvement_unit: Literal["points", "percent"] = Field(
+        "points", description="how improvement_threshold is read: \"points\" = absolute score points (61% -> "
+                              "72% is +11 points); \"percent\" = relative to the base's score (61% -> 72% is "
+                              "+18%)")
     significance_level: Literal[0.05, 0.01] = 0.05
     dimensions: list[Dimension] = Field(default_factory=default_dimensions)
     rubric_dimensions: list[str] = Field(default_factory=lambda: ["accuracy", "helpfulness", "boundaries"])
