@@ -200,6 +200,18 @@ def test_unusable_judge_and_pending_results_ask_for_review():
     assert any("human rating of 12" in p for p in d.pending)
 
 
+def test_a_failed_judge_no_result_depends_on_is_no_reason_for_review():
+    """Once a person has rated every output the judge would have scored, its failed validation is a passed
+    check with the reason kept in the details, not a REVIEW."""
+    d = decide(metrics(consistency=0.1), CFG, spot_check=spot(),
+               judge_report=SimpleNamespace(usable=False, reason="accuracy 52%"))
+    assert d.verdict == "deploy", d.reasons
+    assert any("[judge]" in r and r.startswith("PASS") and "no result depends on it" in r for r in d.rules_fired)
+    assert any(line.startswith("judge:") and "52%" in line for line in d.details)
+    pending = decide(metrics(pending=3), CFG, spot_check=spot(), judge_report=SimpleNamespace(usable=False, reason="x"))
+    assert any("[judge]" in r and r.startswith("REVIEW") for r in pending.rules_fired)
+
+
 def test_weighted_score_rule():
     m = metrics(in_scope=0.3)  # accuracy 0.3 / 0.8 -> weighted well below 0.8
     d = decide(m, CFG, spot_check=spot())

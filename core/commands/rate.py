@@ -87,10 +87,13 @@ def _finish(project: Project, eval_id: str) -> None:
                                                         if left else ""))
     decision = decide_now(project, eval_id)
     print(f"decision: {decision.verdict.upper()} (weighted score {decision.weighted_score:.2f})")
-    for line in decision.rules_fired[:6]:
+    for line in decision.reasons or decision.rules_fired[:6]:
         print(f"  {line}")
-    print(f"the report: tunesmith decide {project.slug}")
+    if decision.passed_checks:
+        print(f"  ({len(decision.passed_checks)} checks passed)")
+    from core.evaluate import evalfolder as ef
 
+    print(f"the report: {ef.eval_dir(project, eval_id) / ef.REPORT}")
 
 def rate_from(project: Project, stdin: TextIO, eval_id: str | None = None) -> int:
     from core.evaluate import human

@@ -14,6 +14,7 @@ import argparse
 import sys
 from typing import Callable, TextIO
 
+from core.commands.evalset import SIZES as EVAL_SET_SIZES
 from core.project import Project
 
 STOP = -1  # a touchpoint: the run stops here, successfully
@@ -29,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("local", "hf_jobs"), default=None)
     p.add_argument("--persona", type=int, default=None, help="the interview persona (default: the top-ranked)")
     p.add_argument("--target", type=int, default=None, help="scale-up size (default: the project's target_size)")
-    p.add_argument("--size", type=int, default=None, help="eval set size (default: the project's eval_set_size)")
+    p.add_argument("--size", type=int, default=None, choices=EVAL_SET_SIZES,
+                   help="eval set size (default: the project's eval_set_size)")
     p.set_defaults(func=cmd_run)
 
 

@@ -475,7 +475,12 @@ def evaluate_rules(
                                                      f"request the base declined is now answered"))
     hits += _spot(spot, pol, project)
 
-    if judge_usable is False:
+    if judge_usable is False and not metrics.n_pending and not metrics.n_judge_excluded:
+        hits.append(RuleHit("deploy", "judge", "judge: it failed validation and is not used, and no result "
+                                               "depends on it: every output it would have scored was scored "
+                                               "another way or rated by a person",
+                            f"judge: {judge_reason or 'failed validation'}"))
+    elif judge_usable is False:
         hits.append(RuleHit("review", "judge", f"the judge failed validation and is not used: "
                                                f"{judge_reason or 'see the report'}"
                                                + (f"; {metrics.n_judge_excluded} judge scores were discarded and "

@@ -652,8 +652,11 @@ def headline(metrics: MetricsReport) -> list[str]:
     st = m.stats
     if st is not None:
         ci = "" if st.ci_low is None else f", 95% CI [{pts(st.ci_low)}, {pts(st.ci_high)}]"
+        mde = st.mde_binary if st.binary else st.mde
+        detect = (f"detectable effect ≈ {pts(mde)}" if mde is not None
+                  else f"the detectable effect cannot be estimated from {st.n} paired examples")
         out.append(f"p = {fmt_p(st.p_value)} ({'McNemar exact' if st.primary_test == 'mcnemar' else 'paired t-test'}"
-                   f"{ci}; detectable effect ≈ {pts(st.mde_binary if st.binary else st.mde)})")
+                   f"{ci}; {detect})")
     r = m.refusal
     if r.n_should_refuse:
         out.append(f"refusal accuracy: {pct(r.candidate_accuracy)} on {r.n_should_refuse} out-of-scope examples"
