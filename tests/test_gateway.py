@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from pydantic import BaseModel, Field
@@ -334,15 +335,52 @@ async def test_usage_per_stage_and_persisted_without_keys(srv, priced_model, tmp
 
 
 async def test_budget_cap_pauses(srv, priced_model, tmp_path):
-    gw = make_gateway(budget_usd=0.0001, cache_dir=tmp_path)
-    await gw.complete("generator", ask("x" * 200), stage="scale")
-    assert gw.spent_usd >= 0.0001
+    gw = make_gateway(budget_usd=0.007, cache_dir=tmp_path)
+    await gw.complete("generator", ask("x" * 200), stage="scale", max_tokens=1)  # ~$0.0052, ~$0.006 held
+    with pytest.raises(BudgetExceeded) as err:  # another $0.006 would pass the cap: never sent
+        await gw.complete("generator", ask("y" * 200), stage="scale", max_tokens=1)
+    assert "budget cap of $0.0070 would be passed" in str(err.value) and "spent" in str(err.value)
+    assert len(srv.requests) == 1 and gw.spent_usd <= 0.007
+    gw.budget_usd = 0.001
     with pytest.raises(BudgetExceeded) as err:
-        await gw.complete("generator", ask("another"), stage="scale")
-    assert "budget cap of $0.0001 is spent" in str(err.value) and "so far" in str(err.value)
+        await gw.complete("generator", ask("another"), stage="scale", max_tokens=1)
+    assert "budget cap of $0.0010 is spent" in str(err.value) and "so far" in str(err.value)
     assert len(srv.requests) == 1
-    assert (await gw.complete("generator", ask("x" * 200), stage="scale")).cached  # cache hits cost nothing
+    assert (await gw.complete("generator", ask("x" * 200), stage="scale", max_tokens=1)).cached  # hits are free
     gw.close()
+
+
+async def test_the_budget_holds_with_calls_in_flight(srv, priced_model):
+    """Calls started together reserve their most expensive case: the cap is never passed between them."""
+    srv.latency = 0.2
+    gw = make_gateway(budget_usd=0.02)
+    results = await asyncio.gather(*(gw.complete("generator", ask(f"{i}" * 200), stage="scale", max_tokens=1,
+                                                 use_cache=False) for i in range(10)), return_exceptions=True)
+    paused = [r for r in results if isinstance(r, BudgetExceeded)]
+    assert len(srv.requests) == 3 and len(paused) == 7, results
+    assert "held for 3 calls in flight" in str(paused[0])
+    assert gw.spent_usd <= 0.02 and gw._reserved == pytest.approx(0.0, abs=1e-12) and gw._in_flight == 0
+    gw.close()
+
+
+async def test_a_reply_without_choices_is_retried(srv, gw):
+    srv.inject("no_choices")
+    assert (await gw.complete("generator", ask("hello"), stage="s")).text == "OK"
+    assert len(srv.requests) == 2
+    srv.inject("no_choices", times=8)
+    with pytest.raises(LLMError) as err:
+        await gw.complete("generator", ask("again"), stage="s", use_cache=False)
+    assert "no choices" in str(err.value) and "Traceback" not in str(err.value)
+
+
+async def test_a_reask_quotes_a_runaway_reply_cut_short(srv, gw):
+    from core.llm.gateway import REASK_ECHO_CHARS
+
+    answers = iter(["{" + "x" * 50_000, GOOD])
+    srv.on_schema("Verdict", lambda req: next(answers))
+    assert await gw.structured("judge", ask(), Verdict, stage="judge") == GOOD
+    echoed = srv.requests[1]["messages"][-2]["content"]
+    assert len(echoed) < REASK_ECHO_CHARS + 100 and "more characters cut" in echoed
 
 
 async def test_projected_cost(srv, priced_model, gw):
@@ -452,3 +490,48 @@ def test_circuit_opens_on_a_high_failure_ratio():
     assert breaker.is_open
     with pytest.raises(CircuitOpen, match=r"paused: 17 of the last 20 calls to the provider failed \(last error: HTTP 503\)"):
         breaker.check()
+
+
+# ---------------------------------------------------------------- a provider that hangs
+
+
+async def test_a_provider_that_never_answers_pauses_in_bounded_time(srv):
+    gw = make_gateway(timeout_s=0.5, stall_s=1.2)
+    assert (await gw.complete("generator", ask("warm up"), stage="s")).text == "OK"  # litellm loaded
+    srv.inject("timeout", times=20, seconds=30)
+    started = time.monotonic()
+    calls = [asyncio.ensure_future(gw.complete("generator", ask(f"q{i}"), stage="s", use_cache=False))
+             for i in range(4)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert time.monotonic() - started < 3.0
+    assert all(isinstance(r, CircuitOpen) for r in results), results
+    err = SimpleNamespace(value=results[0])
+    assert "no reply from the provider for 1 s" in str(err.value) and "resume" in str(err.value)
+    with pytest.raises(CircuitOpen):  # stays paused until resumed
+        await gw.complete("generator", ask("later"), stage="s", use_cache=False)
+    srv.reset()
+    gw.resume()
+    assert (await gw.complete("generator", ask("after"), stage="s", use_cache=False)).text == "OK"
+    gw.close()
+
+
+async def test_idle_time_between_calls_is_no_stall(srv):
+    gw = make_gateway(timeout_s=0.5, stall_s=0.3)
+    assert (await gw.complete("generator", ask("one"), stage="s")).text == "OK"
+    await asyncio.sleep(0.5)
+    assert (await gw.complete("generator", ask("two"), stage="s")).text == "OK"
+    gw.close()
+
+
+async def test_a_retry_after_longer_than_a_stall_pauses_at_once(srv):
+    gw = make_gateway(stall_s=5)
+    srv.inject("rate_limit", retry_after=3600)
+    started = time.monotonic()
+    with pytest.raises(CircuitOpen) as err:
+        await gw.complete("generator", ask(), stage="s")
+    assert time.monotonic() - started < 2.0 and "asks to wait" in str(err.value) and "Retry-After" in str(err.value)
+    gw.close()
+
+
+def test_the_default_stall_is_a_timeout_and_a_minute():
+    assert Gateway(timeout_s=120).stall_s == 180

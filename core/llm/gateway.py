@@ -55,6 +55,25 @@ class Completion:
     model: str
 
 
+class EmptyReply(Exception):
+    """A response without choices: a provider fault, retried like a 502."""
+
+    status_code = 502
+
+
+STALL_GRACE_S = 60.0  # a stall is declared this long after a call's timeout, without any success
+RESERVE_COMPLETION_TOKENS = 1024  # the reply a call without max_tokens is budgeted for
+REASK_ECHO_CHARS = 4000  # of an invalid reply, what a re-ask sends back
+
+
+def reask_echo(text: str) -> str:
+    """An invalid reply as a re-ask quotes it: cut to :data:`REASK_ECHO_CHARS` characters, so that a
+    runaway reply is not sent back (and paid for) again and again."""
+    if len(text) <= REASK_ECHO_CHARS:
+        return text
+    return text[:REASK_ECHO_CHARS] + f"\n[… {len(text) - REASK_ECHO_CHARS} more characters cut]"
+
+
 class Gateway:
     """Model calls by role, with caching, adaptive concurrency, retries, a circuit breaker and a budget.
 
@@ -78,18 +97,25 @@ class Gateway:
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         breaker_threshold: int = 8,
+        stall_s: float | None = None,
     ):
         self.roles = roles
         self.env = env
         self.budget_usd = budget_usd
         self.timeout_s = timeout_s
         self.breaker = CircuitBreaker(threshold=breaker_threshold)
-        self.limiter = AdaptiveLimiter(max_concurrency, max_retries, backoff_s, max_backoff_s, self.breaker)
+        # no success for this long while calls are out pauses the run (default: one timeout and a minute)
+        self.stall_s = stall_s if stall_s is not None else timeout_s + STALL_GRACE_S
+        self.limiter = AdaptiveLimiter(max_concurrency, max_retries, backoff_s, max_backoff_s, self.breaker,
+                                       stall_s=self.stall_s)
         self.cache = ResponseCache(Path(cache_dir)) if cache_dir else None
         self.usage = UsageLedger(usage_path)
         self.pricing = Pricing()
         self.server_slots: dict[str, int | None] = {}
         self._probes: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[int | None]]] = {}
+        self._reserved = 0.0  # dollars held for calls in flight (_reserve)
+        self._in_flight = 0
+        self._unit_prices: dict[str, tuple[float, float]] = {}
 
     # ------------------------------------------------------------ configuration
 
@@ -116,6 +142,31 @@ class Gateway:
                 f"raise budget_usd in project.toml [config] to continue"
             )
 
+    def _reserve(self, model: str, request: dict[str, Any]) -> float:
+        """Hold the most a call can cost (its prompt, and ``max_tokens`` or :data:`RESERVE_COMPLETION_TOKENS`
+        of reply) against the budget while it is in flight, so that calls started together cannot pass the
+        cap between them; a call that would pass it pauses the run instead of being sent."""
+        self._in_flight += 1
+        if self.budget_usd is None:
+            return 0.0
+        prompt = sum(len(str(m.get("content") or "")) for m in request["messages"]) // 4 + 8
+        completion = int(request.get("max_tokens") or RESERVE_COMPLETION_TOKENS)
+        unit = self._unit_prices.get(model)
+        if unit is None:  # litellm's price lookup, once per model (it is slow per call)
+            unit = self._unit_prices[model] = (self.pricing.projected(model, 1, 1000, 0) / 1000,
+                                               self.pricing.projected(model, 1, 0, 1000) / 1000)
+        cost = prompt * unit[0] + completion * unit[1]
+        spent = self.usage.spent_usd
+        if cost > 0 and spent + self._reserved + cost > self.budget_usd:
+            self._in_flight -= 1
+            raise BudgetExceeded(
+                f"paused: the budget cap of {money(self.budget_usd)} would be passed ({money(spent)} spent, "
+                f"{money(self._reserved)} held for {self._in_flight} calls in flight, about {money(cost)} for "
+                f"this one); raise budget_usd in project.toml [config] to continue"
+            )
+        self._reserved += cost
+        return cost
+
     def projected_cost(self, n_calls: int, avg_prompt_tokens: int, avg_completion_tokens: int, role: str) -> float:
         """Dollars ``n_calls`` calls of this size would cost on the role's model (0.0 when unknown)."""
         return self.pricing.projected(self.model_for(role).model, n_calls, avg_prompt_tokens, avg_completion_tokens)
@@ -124,8 +175,9 @@ class Gateway:
         return self.usage.summary()
 
     def resume(self) -> None:
-        """Close the circuit after the cause of the failures was fixed."""
+        """Close the circuit after the cause of the failures was fixed (the stall clock starts again)."""
         self.breaker.reset()
+        self.limiter.progress_at = time.monotonic()
 
     def close(self) -> None:
         """Write the usage file and close the cache."""
@@ -203,7 +255,7 @@ class Gateway:
                 last_error = str(exc)
                 convo = [
                     *convo,
-                    {"role": "assistant", "content": completion.text},
+                    {"role": "assistant", "content": reask_echo(completion.text)},
                     {"role": "user", "content": so.reask_invalid(schema, last_error)},
                 ]
                 continue
@@ -271,12 +323,25 @@ class Gateway:
         litellm = load_litellm()
         choice = ModelChoice(request["model"], request.get("api_base"))
         self.pricing.prepare(choice.model)
+        reserved = self._reserve(choice.model, request)
+        try:
+            return await self._send_paid(request, role, stage, key, choice, litellm, limiter, priority)
+        finally:
+            self._reserved -= reserved
+            self._in_flight -= 1
+
+    async def _send_paid(self, request: dict[str, Any], role: str, stage: str, key: str | None,
+                         choice: ModelChoice, litellm: Any, limiter: AdaptiveLimiter | None,
+                         priority: int) -> tuple[Completion, str | None]:
         extra: dict[str, Any] = {}
         if choice.api_base and choice.provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
             extra["api_key"] = "no-key"  # a local OpenAI-compatible server without auth
 
         async def call() -> Any:
-            return await litellm.acompletion(**request, **extra, timeout=self.timeout_s, max_retries=0)
+            response = await litellm.acompletion(**request, **extra, timeout=self.timeout_s, max_retries=0)
+            if not (getattr(response, "choices", None) or []):
+                raise EmptyReply(f"{choice.model} answered without a reply (no choices in the response)")
+            return response
 
         label = f"{role} call to {choice.model}"
         if limiter is None:
@@ -321,7 +386,11 @@ class Gateway:
                 self.limiter.cap(slots)
 
     def _completion(self, response: Any, model: str) -> Completion:
-        choice = response.choices[0]
+        choices = getattr(response, "choices", None) or []
+        if not choices or getattr(choices[0], "message", None) is None:
+            raise LLMError(f"{model} answered without a reply (no choices in the response); try again, or "
+                           f"check the provider's status")
+        choice = choices[0]
         usage = getattr(response, "usage", None)
         return Completion(
             text=choice.message.content or "",

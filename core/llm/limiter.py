@@ -22,7 +22,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 from core.llm.errors import CircuitOpen, LLMError, scrub
 
@@ -34,6 +34,12 @@ _NOT_TRANSIENT = re.compile(r"(?i)missing credentials|insufficient_quota|exceede
 _PREFIXES = re.compile(r"^(?:\s*(?:litellm\.)?\w*(?:Error|Exception|Timeout)(?::| -)\s*)+")
 MAX_RETRY_AFTER_S = 300.0  # a longer Retry-After is honoured for this long, then retried
 TRANSIENT_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Take a cancelled call's outcome, so that asyncio does not warn that nobody did."""
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,11 @@ class CircuitBreaker:
             return
         self.reason = scrub(f"paused: {why} (last error: {last_error}); fix it and resume")
 
+    def open(self, why: str) -> None:
+        """Open the circuit now, for ``why`` (a stall, a Retry-After too long to wait)."""
+        if self.reason is None:
+            self.reason = scrub(f"paused: {why}")
+
     def reset(self) -> None:
         self.reason = None
         self.consecutive = 0
@@ -205,8 +216,12 @@ class AdaptiveLimiter:
         base_delay: float = 0.5,
         max_delay: float = 30.0,
         breaker: CircuitBreaker | None = None,
+        stall_s: float | None = None,
     ):
         self.max_concurrency = max(1, int(max_concurrency))
+        self.stall_s = stall_s  # no call succeeded this long while calls were out: pause (None: never)
+        self.progress_at = 0.0  # monotonic time of the last success, or of the start of a busy spell
+        self._running = 0  # calls inside run() now (waiting, out or between retries)
         self.limit = float(self.max_concurrency)
         self.max_retries = max_retries
         self.base_delay = base_delay
@@ -280,7 +295,33 @@ class AdaptiveLimiter:
             await asyncio.sleep(delay)
             delay = self.resume_at - time.monotonic()
 
+    async def _watch(self, call: Callable[[], Awaitable[T]], label: str) -> T:
+        """Await ``call()``, but give up (opening the breaker) once no call of this limiter has succeeded for
+        ``stall_s`` seconds while calls were out: a provider that never answers, or trickles a reply a byte at
+        a time, pauses the run in bounded time instead of being retried timeout after timeout."""
+        assert self.stall_s is not None
+        task = asyncio.ensure_future(call())
+        try:
+            while True:
+                left = self.progress_at + self.stall_s - time.monotonic()
+                if left <= 0:
+                    break
+                done, _ = await asyncio.wait({task}, timeout=left)
+                if done:
+                    return task.result()
+            task.cancel()
+            task.add_done_callback(_retrieve)
+            self.breaker.open(f"no reply from the provider for {self.stall_s:.0f} s ({label}: nothing answered "
+                              f"in that time, or answers trickled in too slowly); check the provider or the "
+                              f"network, then resume")
+            raise CircuitOpen(self.breaker.reason or "paused")
+        except asyncio.CancelledError:
+            task.cancel()
+            task.add_done_callback(_retrieve)
+            raise
+
     def on_success(self) -> None:
+        self.progress_at = time.monotonic()
         self.limit = min(float(self.max_concurrency), self.limit + 1.0 / self.limit)
 
     def on_rate_limit(self, started: float, retry_after: float | None) -> None:
@@ -288,6 +329,9 @@ class AdaptiveLimiter:
         echoes of the same event. Every caller waits out Retry-After."""
         self.rate_limited += 1
         self._cut(started)
+        if retry_after and self.stall_s is not None and retry_after > self.stall_s:
+            self.breaker.open(f"the provider asks to wait {retry_after:.0f} s before the next call (Retry-After), "
+                              f"longer than the {self.stall_s:.0f} s a run waits without progress; resume later")
         if retry_after:
             self.resume_at = max(self.resume_at, time.monotonic() + retry_after)
 
@@ -317,6 +361,16 @@ class AdaptiveLimiter:
         """Await ``call()`` under the limit, retrying transient failures; raise LLMError when it fails.
         Calls waiting for a slot go by ``priority`` (higher first), then in arrival order.
         ``timeouts_are_backpressure``: the call goes to a self-hosted server (see the module docstring)."""
+        if self._running == 0:  # a busy spell starts: the idle time before it is no stall
+            self.progress_at = time.monotonic()
+        self._running += 1
+        try:
+            return await self._run(call, label, retries, priority, timeouts_are_backpressure)
+        finally:
+            self._running -= 1
+
+    async def _run(self, call: Callable[[], Awaitable[T]], label: str, retries: int | None, priority: int,
+                   timeouts_are_backpressure: bool) -> T:
         max_retries = self.max_retries if retries is None else retries
         attempt = 0
         while True:
@@ -328,8 +382,8 @@ class AdaptiveLimiter:
                 await self._wait_retry_after()  # a 429 may have come while this call waited for its slot
                 await self.pacer.wait_turn(self.capacity)
                 started = time.monotonic()
-                result = await call()
-            except (asyncio.CancelledError, KeyboardInterrupt):
+                result = await (call() if self.stall_s is None else self._watch(call, label))
+            except (asyncio.CancelledError, KeyboardInterrupt, CircuitOpen):
                 self.release()
                 raise
             except Exception as exc:  # classified below; anything unknown is not retried

@@ -33,7 +33,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 Reply = Any  # str | dict | list | BaseModel | Callable[[dict], str | dict | list | BaseModel]
-FAULTS = ("latency", "rate_limit", "server_error", "timeout", "malformed_json", "truncated")
+FAULTS = ("latency", "rate_limit", "server_error", "timeout", "malformed_json", "truncated", "no_choices")
 
 
 @dataclass
@@ -254,6 +254,8 @@ class FakeLLMServer:
         elif fault is not None and fault.kind == "truncated":
             text, finish = text[: len(text) // 2], "length"
         body = self._completion(request, text, finish)
+        if fault is not None and fault.kind == "no_choices":
+            body["choices"] = []
         if request.get("stream"):
             return await self._stream(http_request, body)
         return web.json_response(body)
