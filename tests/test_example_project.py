@@ -151,6 +151,9 @@ def test_every_file_opens_with_the_core(copy: Path) -> None:
         seen.add(f)
         if f.suffix == ".json":
             json.loads(f.read_text(encoding="utf-8"))
+        elif f.suffix == ".jsonl":  # records beside the spec's JSON: one per example / result row
+            records = [json.loads(line) for line in f.read_text(encoding="utf-8").splitlines()]
+            assert len(records) == {"eval_set.jsonl": 50, "detailed_results.jsonl": 100}[f.name]
         else:
             assert f.read_text(encoding="utf-8").strip()
     every = {f for f in p.folder.rglob("*") if f.is_file() and ".cache" not in f.parts and f.name != ".lock"}

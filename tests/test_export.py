@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core import store
-from core.evaluate.export import ALL_FILES, SKILL_FILES, export
+from core.evaluate.export import ALL_FILES, COMPANIONS, SKILL_FILES, export
 from core.generate import pipeline_state as ps
 from core.models.data import GenerationReport, QualityLogRow
 from core.project import Project
@@ -65,7 +65,7 @@ def test_knowledge_and_data_exports_before_any_evaluation(projects_root: Path, m
 
     result = export(project)
     written = {p.name for p in result.written}
-    assert written == set(SKILL_FILES["skill 1 (knowledge)"]) | set(SKILL_FILES["skill 2 (data)"])
+    assert written == set(SKILL_FILES["skill 1 (knowledge)"]) | set(SKILL_FILES["skill 2 (data)"]) | {"eval_set.jsonl"}
     assert set(result.skipped) == set(SKILL_FILES["skill 4 (evaluation)"])
     folder = project.folder / "exports"
     for name in written:
@@ -74,10 +74,19 @@ def test_knowledge_and_data_exports_before_any_evaluation(projects_root: Path, m
         if name.endswith(".json"):
             assert text.startswith("{\n  ")  # pretty
             json.loads(text)
+        elif name.endswith(".jsonl"):  # one compact record a line, beside the spec's JSON
+            assert all(line.startswith('{"id": ') for line in text.splitlines())
     kb_json = json.loads((folder / "knowledge_base.json").read_text())
     assert kb_json["task"] == project.meta.task and "[redacted]" in json.dumps(kb_json)
     ev = json.loads((folder / "eval_set.json").read_text())
     assert ev["approved"] and ev["frozen_sha256"] and ev["size"] == len(examples) == len(ev["examples"])
+    records = [json.loads(line) for line in (folder / "eval_set.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == [e.id for e in examples]
+    assert records[0] == {"id": examples[0].id, "input": examples[0].input, "target": examples[0].reference,
+                          "category": examples[0].category, "difficulty": examples[0].difficulty,
+                          "kind": examples[0].kind, "should_refuse": examples[0].should_refuse,
+                          "rationale": examples[0].rationale, "provenance": examples[0].provenance}
+    assert sum(r["should_refuse"] for r in records) == 5
     assert ev["out_of_scope"] == 5 and ev["counts"]["kind"]["out_of_scope"] == 5
     scope = json.loads((folder / "scope_boundaries.json").read_text())
     assert scope["will_not"][0]["text"] == "write legal contracts" and scope["approved"] is True
@@ -124,6 +133,14 @@ def test_evaluation_exports(projects_root: Path, tiny: Path) -> None:
     entry = {e["id"]: e for e in detailed["examples"]}["open00"]
     assert entry["candidate"]["method"] == "human" and "candidate: needs a human rating" in entry["flags"]
     assert entry["reference"] == examples[0].reference
+    rows = [json.loads(line) for line in (folder / "detailed_results.jsonl").read_text().splitlines()]
+    assert len(rows) == len(ef.read_results(project, outcome.eval_id)) == 2 * len(examples)
+    assert len({tuple(r) for r in rows}) == 1  # the same keys in every record
+    row = {r["id"]: r for r in rows}["open00:candidate"]
+    assert row["pending"] is True and row["score"] is None and row["passed"] is None and row["method"] == "human"
+    assert row["flags"] == "needs a human rating" and row["target"] == examples[0].reference
+    assert all(r["score"] is not None for r in rows if not r["pending"])
+    assert {p.name for p in result.written} >= set(COMPANIONS.values())
     report = (folder / "evaluation_report.md").read_text()
     assert report == ef.path(project, outcome.eval_id, ef.REPORT).read_text()
     assert "## Spot-check" in report and "6 of 6 items rated" in report

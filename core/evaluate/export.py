@@ -5,6 +5,16 @@
     skill 4  evaluation_report.md  deployment_decision.json  detailed_results.json  comparison_analysis.json
              spot_check_worksheet.md
 
+Beside two of them, records that load as people load them (``datasets.load_dataset("json", ...)``,
+``pandas.read_json(..., lines=True)``, inspect_ai's ``json_dataset``), one flat JSON object a line:
+
+    eval_set.jsonl           one record per eval example: id, input, target (the reference), category,
+                             difficulty, kind, should_refuse, rationale, provenance
+    detailed_results.jsonl   one record per result row (an example x base/candidate): the example's fields,
+                             the model's output, score (null while a human rating is pending), pending, ...
+
+(The spec-named JSON files wrap their rows in an object with the totals, which those readers take for one row.)
+
 (Skill 2's ``training_dataset/`` stays in data/training_dataset/ and skill 3's output is the model itself,
 runs/<id>/model/ or the Hub repo: neither is a file to export.)
 
@@ -37,6 +47,8 @@ SKILL_FILES: dict[str, tuple[str, ...]] = {
                              "comparison_analysis.json", "spot_check_worksheet.md"),
 }
 ALL_FILES: tuple[str, ...] = tuple(f for files in SKILL_FILES.values() for f in files)
+# JSON Lines records written beside a spec-named file, from the same source (skipped when it is)
+COMPANIONS: dict[str, str] = {"eval_set.json": "eval_set.jsonl", "detailed_results.json": "detailed_results.jsonl"}
 
 
 @dataclass
@@ -74,6 +86,12 @@ def scrub_value(value: Any) -> Any:
 def write_json(path: Path, data: Any) -> None:
     text = json.dumps(scrub_value(data), indent=2, ensure_ascii=False, allow_nan=False, default=str)
     store.atomic_write_text(path, text + "\n")
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    """One compact JSON object a line (JSON Lines), scrubbed like every export, written atomically."""
+    lines = [json.dumps(scrub_value(r), ensure_ascii=False, allow_nan=False, default=str) for r in records]
+    store.atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
 def write_text(path: Path, text: str) -> None:
@@ -140,6 +158,15 @@ def eval_set(project: Any) -> dict[str, Any]:
         "counts": summary(examples),
         "examples": [e.model_dump(mode="json") for e in examples],
     }
+
+
+def eval_set_records(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """eval_set.jsonl: one flat record per example, ``target`` the reference (inspect_ai's and most eval
+    harnesses' name for it)."""
+    return [{"id": e["id"], "input": e["input"], "target": e["reference"], "category": e["category"],
+             "difficulty": e["difficulty"], "kind": e["kind"], "should_refuse": bool(e.get("should_refuse")),
+             "rationale": e.get("rationale", ""), "provenance": e.get("provenance", "")}
+            for e in data["examples"]]
 
 
 # ---------------------------------------------------------------- skill 2
@@ -240,6 +267,53 @@ def _detailed(ev: _Eval) -> dict[str, Any]:
             "candidate_model": record.candidate.model, "examples": detailed_results(examples, results, pairwise)}
 
 
+def _side_flags(flags: list[str], role: str) -> str:
+    """The example's flags that are about ``role``'s output ("base: ..." / "candidate: ..."; the rest, a
+    regression or a refusal wrongly given or not, are about the candidate), joined by "; "."""
+    mine = []
+    for flag in flags:
+        who, sep, what = flag.partition(": ")
+        if sep and who in ("base", "candidate"):
+            if who == role:
+                mine.append(what)
+        elif role == "candidate":
+            mine.append(flag)
+    return "; ".join(mine)
+
+
+def detailed_records(data: dict[str, Any], results: list[Any] | None = None) -> list[dict[str, Any]]:
+    """detailed_results.jsonl: one flat record per result row (an example's base or candidate output), in the
+    eval set's order, base first, from ``data`` (detailed_results.json's content). ``score`` and ``passed``
+    are null while ``pending`` (a human rating is awaited), never 0, so a mean over the column is a mean over
+    scored rows. Every record has the same keys: each judged dimension of ``results`` (the EvalResult rows) is
+    a ``dim_<name>`` column, null where a row has none."""
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    dims: list[str] = []
+    for r in results or []:
+        values[(r.example_id, r.model_role)] = {d.name: d.score for d in r.dimensions}
+        dims += [d.name for d in r.dimensions if d.name not in dims]
+    out = []
+    for e in data["examples"]:
+        pw = e.get("pairwise") or {}
+        for role in ("base", "candidate"):
+            side = e.get(role)
+            if side is None:
+                continue
+            scores = values.get((e["id"], role), {})
+            out.append({
+                "id": f"{e['id']}:{role}", "example_id": e["id"], "eval_id": data["eval_id"], "model_role": role,
+                "model": side["model"], "input": e["input"], "target": e["reference"], "category": e["category"],
+                "difficulty": e["difficulty"], "kind": e["kind"], "should_refuse": bool(e["should_refuse"]),
+                "output": side["output"], "score": side["score"], "passed": side["passed"],
+                "pending": bool(side["pending"]), "refused": side["refused"], "method": side["method"],
+                "judge_confidence": side["judge_confidence"], "flagged": bool(side["flagged"]),
+                "detail": side["detail"], "delta": e.get("delta"), "flags": _side_flags(e.get("flags") or [], role),
+                "pairwise_winner": pw.get("winner"),
+                **{f"dim_{name}": scores.get(name) for name in dims},
+            })
+    return out
+
+
 def _comparison(ev: _Eval) -> dict[str, Any]:
     from core.evaluate.report import comparison_analysis
 
@@ -283,6 +357,10 @@ def export(project: Any, progress: Callable[[str], None] | None = None) -> Expor
         "comparison_analysis.json": lambda: _comparison(ev),
         "spot_check_worksheet.md": lambda: _worksheet(ev),
     }
+    records_of: dict[str, Callable[[Any], list[dict[str, Any]]]] = {
+        "eval_set.json": eval_set_records,
+        "detailed_results.json": lambda data: detailed_records(data, ev.loaded()[3]),
+    }
     with project.writing():
         for name in ALL_FILES:
             try:
@@ -301,7 +379,14 @@ def export(project: Any, progress: Callable[[str], None] | None = None) -> Expor
                 write_json(target, data)
             else:
                 write_text(target, data)
-            result.written.append(target)
-            if progress is not None:
-                progress(f"wrote {target}")
+            written = [target]
+            if name in COMPANIONS:
+                records = records_of[name](data)
+                write_jsonl(folder / COMPANIONS[name], records)
+                written.append(folder / COMPANIONS[name])
+            for path in written:
+                result.written.append(path)
+                if progress is not None:
+                    progress(f"wrote {path}")
     return result
+

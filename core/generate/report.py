@@ -117,10 +117,26 @@ def _size_category(n: int) -> str:
     return "100K<n<1M"
 
 
-TASK_CATEGORIES = {
+TASK_CATEGORIES = {  # the Hub's task ids for each task type (any other type: text-generation)
     "classification": ["text-classification", "text-generation"],
     "transformation": ["text-generation", "text2text-generation"],
 }
+
+# `license: other` needs a name and a link on the Hub; the link is the card's own License section, which
+# says what the name means (the card is README.md in data/training_dataset/ and in a pushed repo)
+LICENSE_NAME = "tunesmith-synthetic"
+LICENSE_LINK = "README.md#license"
+
+
+def license_section(model: str) -> list[str]:
+    """The card's License section: what ``tunesmith-synthetic`` means."""
+    return ["## License", "",
+            f"`{LICENSE_NAME}` is not a published license: it marks synthetic data that tunesmith generated for "
+            f"this project with a language model (`{model}`) from the project's own expert interview, scope "
+            "boundaries and taxonomy (tunesmith copies no third-party text into it). The project's owner sets "
+            "the terms of reuse. Before publishing it or training a model others will use, check the terms of "
+            "service of the provider of the generating model (some restrict using outputs to train other "
+            "models).", ""]
 
 
 def _pct(stats: Any) -> str:
@@ -143,6 +159,10 @@ def card_text(project: Project, s: GenerationSummary) -> str:
     data = DatasetCardData(
         language=["en"],
         license="other",
+        license_name=LICENSE_NAME,
+        license_link=LICENSE_LINK,
+        annotations_creators=["machine-generated"],
+        language_creators=["machine-generated"],
         pretty_name=f"{meta.name} ({method.upper()} training data)",
         task_categories=TASK_CATEGORIES.get(meta.task_type, ["text-generation"]),
         size_categories=[_size_category(total)],
@@ -228,6 +248,7 @@ def card_text(project: Project, s: GenerationSummary) -> str:
               f"the final rows were re-checked against the frozen eval set (sha256 `{s.eval_hash[:12]}`).",
               "- Scope: the data follows the approved scope boundaries; inputs outside them are refusal examples.",
               ""]
+    lines += license_section(s.model)
     return "\n".join(lines)
 
 
