@@ -7,12 +7,13 @@ Exit 0 success, 1 failure, 2 bad usage or bad input. With no command, the TUI st
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
 from typing import Callable, Sequence
 
-from core.errors import TunesmithError
+from core.errors import BadInput, TunesmithError
 
 # The command modules; each exposes register(subparsers) and sets `func` on its parsers.
 COMMAND_MODULES = (
@@ -64,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    _robust_stdin()
     try:
+        _check_text_arguments(args)
         return int(func(args) or 0)
     except TunesmithError as exc:
         print(f"tunesmith {args.command}: {exc}", file=sys.stderr)
@@ -74,6 +77,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 1
+    except OSError as exc:  # e.g. stdout on a full disk: one line, not a traceback
+        if exc.errno not in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
+            raise
+        try:
+            print(f"tunesmith {args.command}: cannot write: {exc.strerror}; progress so far is saved",
+                  file=sys.stderr)
+        except OSError:
+            pass
+        return 1
+
+
+def _robust_stdin() -> None:
+    """A closed stdin reads as empty input; bytes that are not UTF-8 become U+FFFD instead of a crash
+    (an answer typed in another encoding is kept, marked, rather than lost)."""
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (lives as long as the process)
+        return
+    try:
+        sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        pass
+
+
+def _check_text_arguments(args: argparse.Namespace) -> None:
+    """Every text argument is valid UTF-8 (Python keeps undecodable bytes as lone surrogates, which no
+    file can store): say which one is not, instead of failing deep in a model's validation."""
+    for name, value in vars(args).items():
+        for item in (value if isinstance(value, list) else [value]):
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    option = "NAME" if name == "name" else "--" + name.replace("_", "-")
+                    raise BadInput(f"{option}: not valid UTF-8 text (undecodable bytes at character {exc.start}); "
+                                   f"retype it in a UTF-8 terminal") from None
 
 
 def _run_tui() -> int:

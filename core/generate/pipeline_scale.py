@@ -20,6 +20,7 @@ The streaming loop is :class:`core.generate.pipeline_run.ScaleRun`; the checkpoi
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from core.errors import BadInput, StageNotReady, TunesmithError
@@ -66,6 +67,24 @@ def _start_fresh(project: Project) -> None:
             project.mark("generate", "validated", done=False)
 
 
+MAX_TARGET = 10_000  # the spec's range for target_size (1K-10K)
+MAX_LARGE_TARGET = 1_000_000  # with TUNESMITH_ALLOW_LARGE_TARGET=1: beyond it nothing is planned at all
+
+
+def check_target(target: int | None) -> None:
+    """A scale-up size in range, checked before anything is read, deleted or spent."""
+    if target is None:
+        return
+    if target < 1:
+        raise BadInput(f"--target: must be at least 1 (got {target})")
+    large = os.environ.get("TUNESMITH_ALLOW_LARGE_TARGET", "").strip().lower() in {"1", "true", "yes"}
+    limit = MAX_LARGE_TARGET if large else MAX_TARGET
+    if target > limit:
+        more = ("" if large else f"; for a larger run set TUNESMITH_ALLOW_LARGE_TARGET=1 (up to {MAX_LARGE_TARGET:,})")
+        raise BadInput(f"--target: at most {limit:,} examples (got {target:,}; the spec's range is 1,000 to "
+                       f"{MAX_TARGET:,}){more}; nothing was changed")
+
+
 async def arun_scale(project: Project, gateway: Any = None, *, target: int | None = None, resume: bool = False,
                      restart: bool = False, budget_usd: float | None = None, progress: pl.Progress | None = None,
                      embedder: Any = None, tokenizer: Any = None) -> GenerationReport:
@@ -88,8 +107,7 @@ async def _arun_scale(project: Project, gateway: Any, *, target: int | None, res
     from core.generate.generator import Generator
     from core.generate.strategy import strategy_for
 
-    if target is not None and target < 1:
-        raise BadInput(f"--target: must be at least 1 (got {target})")
+    check_target(target)
     eval_hash = pl.check_ready(project)
     if not project.meta.is_done("generate", "pilot_approved"):
         raise StageNotReady(f"the pilot is not approved yet: tunesmith review {project.slug} pilot")
