@@ -277,6 +277,8 @@ def refresh(project: Any, run_id: str) -> TrainingRun:
     step is marked when the run completed."""
     folder, run = load_run(project, run_id)
     if run.status in rf.FINAL:
+        if run.status == "completed":  # finished elsewhere (a Jobs log follower, another process)
+            _mark_trained(project)
         return run
     before = run.model_dump()
     updated = get_backend(run.backend).poll(folder, run.model_copy(deep=True))
@@ -289,6 +291,8 @@ def refresh(project: Any, run_id: str) -> TrainingRun:
 
 def _mark(project: Any, *steps: str) -> None:
     """Mark train steps done; when another process holds the project's lock, leave it for a later refresh."""
+    if all(project.meta.is_done("train", step) for step in steps):
+        return  # nothing to write (the common case on every refresh)
     try:
         project.reload()
         for step in steps:
@@ -307,7 +311,10 @@ def list_runs(project: Any, refresh_running: bool = True) -> list[TrainingRun]:
     runs = rf.list_runs(project)
     if not refresh_running:
         return runs
-    return [refresh(project, r.run_id) if r.status not in rf.FINAL else r for r in runs]
+    runs = [refresh(project, r.run_id) if r.status not in rf.FINAL else r for r in runs]
+    if any(r.status == "completed" for r in runs):
+        _mark_trained(project)
+    return runs
 
 
 def cancel(project: Any, run_id: str) -> TrainingRun:
