@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check the LLM, embeddings, torch and disk, and say what to fix")
     p.add_argument("--skip-llm", action="store_true", help="do not make the one tiny LLM call")
     p.add_argument("--skip-embeddings", action="store_true", help="do not load the embedding model")
+    from core.commands.jsonout import add_flag
+
+    add_flag(p)
     p.set_defaults(func=cmd_doctor)
 
 
@@ -116,11 +119,27 @@ def check_disk() -> Check:
                  "" if ok else f"free at least {MIN_FREE_GB:.0f} GB: models and datasets need room")
 
 
+def status_of(c: Check) -> str:
+    """"ok", "warning" or "error", as the human output marks it (ok / warn / FAIL)."""
+    return "ok" if c.ok else ("warning" if c.warn_only else "error")
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
-    checks = check_llm(args.skip_llm)
-    checks.append(check_embeddings(args.skip_embeddings))
-    checks.append(check_torch())
-    checks.append(check_disk())
+    from core.commands import jsonout
+
+    with jsonout.human_to_stderr(getattr(args, "json", False)):
+        checks = check_llm(args.skip_llm)
+        checks.append(check_embeddings(args.skip_embeddings))
+        checks.append(check_torch())
+        checks.append(check_disk())
+    failed = sum(not c.ok and not c.warn_only for c in checks)
+    if getattr(args, "json", False):
+        jsonout.emit(jsonout.document(
+            "doctor", ok=not failed, failed=failed,
+            warnings=sum(status_of(c) == "warning" for c in checks),
+            checks=[{"name": c.name, "status": status_of(c), "ok": c.ok, "message": c.detail,
+                     "fix": c.fix if (not c.ok or c.warn_only) else ""} for c in checks]))
+        return 1 if failed else 0
     failed = 0
     for c in checks:
         mark = "ok  " if c.ok else ("warn" if c.warn_only else "FAIL")

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import textwrap
 from typing import Any, TextIO
 
+from core.commands import jsonout
 from core.errors import BadInput
 from core.llm.errors import BudgetExceeded, CircuitOpen
 from core.project import Project
@@ -24,11 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                      "(token from HF_TOKEN)")
     g.add_argument("--clear-feedback", action="store_true",
                    help="forget the prompt adjustments of earlier pilots (filter instructions and review notes)")
+    g.add_argument("--report", action="store_true",
+                   help="generate nothing: show the generation report (data/generation_report.toml) as it stands")
     p.add_argument("--target", type=int, metavar="N", help="examples to keep (default: config target_size)")
     p.add_argument("--budget", type=float, metavar="USD", help="raise (or set) the generation budget cap; saved")
     p.add_argument("--yes", action="store_true", help="start the scale-up without asking")
     p.add_argument("--restart", action="store_true", help="with --scale: discard an unfinished scale-up")
     p.add_argument("--public", action="store_true", help="with --push: make the repo public")
+    jsonout.add_flag(p)
     p.set_defaults(func=cmd_generate)
 
 
@@ -49,11 +54,38 @@ def _paused(project: Project, exc: Exception) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    if args.target is not None and args.target < 1:
-        raise BadInput(f"--target: must be at least 1 (got {args.target})")
-    if args.budget is not None and args.budget < 0:
-        raise BadInput(f"--budget: must not be negative (got {args.budget:g})")
+    from core.generate.pipeline_scale import check_target
+
+    check_target(args.target)  # before anything is read, deleted or spent
+    if args.budget is not None and not (args.budget >= 0 and math.isfinite(args.budget)):
+        raise BadInput(f"--budget: must be a dollar amount of 0 or more (got {args.budget:g})")
+    as_json = getattr(args, "json", False)
     project = Project.open(args.name)
+    if getattr(args, "report", False):
+        if args.budget is not None:
+            raise BadInput("--budget: not with --report (it shows the report and changes nothing)")
+        if as_json:
+            with jsonout.human_to_stderr():
+                doc = report_json(project, "report")
+            jsonout.emit(doc)
+        else:
+            print_report(project)
+        return 0
+    extra: dict[str, Any] = {}
+    with jsonout.human_to_stderr(as_json):
+        rc = _generate(project, args, extra)
+    if as_json and rc == 0:
+        if args.push or args.clear_feedback:
+            jsonout.emit(jsonout.document("generate", project=project.slug,
+                                          ran="push" if args.push else "clear_feedback", **extra))
+        else:
+            with jsonout.human_to_stderr():
+                doc = report_json(project, "pilot" if args.pilot else "scale")
+            jsonout.emit(doc)
+    return rc
+
+
+def _generate(project: Project, args: argparse.Namespace, extra: dict[str, Any]) -> int:
     with project.writing():
         if args.budget is not None:
             project.reload()
@@ -63,23 +95,103 @@ def cmd_generate(args: argparse.Namespace) -> int:
             from core.generate.report import push_dataset
 
             url = push_dataset(project, args.push, private=not args.public)
+            extra.update(url=url, public=bool(args.public))
             print(f"pushed the dataset to {url} ({'public' if args.public else 'private'})")
             return 0
         if args.clear_feedback:
-            return _clear_feedback(project)
+            return _clear_feedback(project, extra)
         if args.pilot:
             return _pilot(project)
         return _scale(project, args, sys.stdin)
 
 
-def _clear_feedback(project: Project) -> int:
+def _clear_feedback(project: Project, extra: dict[str, Any] | None = None) -> int:
     from core.generate import pipeline as pl
     from core.generate.pipeline_state import PilotFeedback
 
     lines = pl.load_feedback(project).lines()
     pl.save_feedback(project, PilotFeedback())
+    if extra is not None:
+        extra["cleared"] = list(lines)
     print(f"cleared {len(lines)} prompt adjustment{'s' if len(lines) != 1 else ''}" + "".join(f"\n  - {x}" for x in lines))
     return 0
+
+
+# ---------------------------------------------------------------- the report (--report, --json)
+
+
+def _phase_json(report: Any) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    return {
+        "requested": report.requested, "generated": report.generated, "kept": report.kept,
+        "pass_rate": report.pass_rate, "retries": report.retries,
+        "planned_by_kind": dict(report.planned_by_kind), "kept_by_kind": dict(report.kept_by_kind),
+        "short_cells": dict(report.short_cells),
+        "filters": {k: {"checked": f.checked, "passed": f.passed, "pass_rate": f.pass_rate}
+                    for k, f in report.filters.items()},
+        "rejections_by_reason": dict(report.rejections_by_reason),
+        "rejected_strategies": dict(report.rejected_strategies), "failed_strategies": dict(report.failed_strategies),
+        "diversity_mean_similarity": report.diversity_mean_similarity,
+        "diversity_max_similarity": report.diversity_max_similarity,
+        "prompt_tokens": report.prompt_tokens, "completion_tokens": report.completion_tokens,
+        "cost_usd": report.cost_usd, "seconds": report.seconds,
+        "started_at": report.started_at, "finished_at": report.finished_at,
+        "notes": list(report.notes), "settings": list(report.settings),
+    }
+
+
+def report_json(project: Project, ran: str) -> dict[str, Any]:
+    """The `generate --json` document: the generation report summary (docs/json.md)."""
+    from core.generate import pipeline_state as ps
+    from core.generate.report import read_summary
+
+    s = read_summary(project)
+
+    def where(rel: str) -> str | None:
+        p = project.path(rel)
+        return str(p) if p.exists() else None
+
+    review = s.pilot_review
+    return jsonout.document(
+        "generate", project=project.slug, ran=ran, model=s.model, strategy=s.strategy,
+        strategy_reason=s.strategy_reason, training_method=s.training_method,
+        pilot=_phase_json(s.pilot), scale=_phase_json(s.scale),
+        pilot_review=None if review is None else review.model_dump(mode="json"),
+        validation=None if s.validation is None else s.validation.model_dump(mode="json"),
+        splits=dict(s.splits), updated_at=s.updated_at,
+        paths={"report": where(ps.GENERATION_REPORT), "dataset": where(ps.DATASET_DIR),
+               "dataset_card": where(ps.DATASET_CARD), "quality_log": where(ps.QUALITY_LOG)},
+    )
+
+
+def print_report(project: Project) -> None:
+    from core.generate import pipeline_state as ps
+    from core.generate.report import read_summary
+
+    s = read_summary(project)
+    path = project.path(ps.GENERATION_REPORT)
+    if not path.exists():
+        print(f"no generation report yet: tunesmith generate {project.slug} --pilot")
+        return
+    print(f"generation report: {path}")
+    print(f"  model {s.model or '-'} · strategy {s.strategy or '-'} · method {s.training_method or '-'}")
+    for label, report in (("pilot", s.pilot), ("scale-up", s.scale)):
+        if report is None:
+            continue
+        print(f"{label}: {report.kept} kept of {report.generated} generated ({report.pass_rate:.0%} passed the "
+              f"filters; {report.requested} requested), ${report.cost_usd:,.2f}, {report.seconds:.0f} s")
+        print_mix(report)
+    if s.pilot_review is not None:
+        r = s.pilot_review
+        print(f"pilot review round {r.round}: {r.good} of {r.rated} rated good ({r.good_rate:.0%}); {r.outcome}")
+    if s.validation is not None:
+        v = s.validation
+        print(f"validation: {'ok' if v.ok else 'FAILED'} for {v.trainer} ({v.format}, {v.rows} rows)"
+              + "".join(f"\n  error: {e}" for e in v.errors))
+    if s.splits:
+        print("splits: " + ", ".join(f"{k} {n}" for k, n in s.splits.items()))
+    print(f"next: {_next(project)}")
 
 
 def print_mix(report: Any) -> None:

@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("name")
     p.add_argument("--eval", dest="eval_id", help="the evaluation id (default: the latest completed one)")
+    from core.commands.jsonout import add_flag
+
+    add_flag(p)
     p.set_defaults(func=cmd_spot_check)
 
 
@@ -120,7 +123,52 @@ def describe(a: Answer) -> str:
 
 
 def cmd_spot_check(args: argparse.Namespace) -> int:
-    return spot_check(Project.open(args.name), sys.stdin, args.eval_id)
+    project = Project.open(args.name)
+    if not getattr(args, "json", False):
+        return spot_check(project, sys.stdin, args.eval_id)
+    # --json: rate from stdin exactly as without it (items and prompts on stderr), then print the summary;
+    # with no input (< /dev/null) nothing is rated and the current summary is printed
+    from core.commands import jsonout
+
+    with jsonout.human_to_stderr():
+        state_before = _rated_now_base(project, args.eval_id)
+        rc = spot_check(project, sys.stdin, args.eval_id)
+        doc = summary_json(project, state_before[0], state_before[1])
+    jsonout.emit(doc)
+    return rc
+
+
+def _rated_now_base(project: Project, eval_id: str | None) -> tuple[str, int]:
+    """(the evaluation id, items rated before this command): selects the items the first time, as rating does."""
+    from core.evaluate import spot_check as sc
+
+    state = sc.start(project, eval_id)
+    return state.eval_id, state.rated
+
+
+def summary_json(project: Project, eval_id: str, rated_before: int = 0) -> dict:
+    """The `spot-check --json` document (docs/json.md)."""
+    from core.commands import jsonout
+    from core.evaluate import evalfolder as ef
+    from core.evaluate import spot_check as sc
+    from core.models.runs import SpotCheck
+
+    spot = ef.read_spot_check(project, eval_id) or SpotCheck()
+    c = sc.counts(spot)
+    agreement = sc.read_agreement(project, eval_id)
+    if agreement is not None:
+        agreement = {k: agreement.get(k) for k in ("n", "accuracy", "kappa", "kappa_se", "ci_low", "ci_high")}
+    finished = bool(spot.finished)
+    return jsonout.document(
+        "spot-check", project=project.slug, eval_id=eval_id, total=c.total, rated=c.rated, remaining=c.remaining,
+        rated_now=max(0, c.rated - rated_before), concerning=c.concerning + c.bad,
+        by_rating={"good": c.good, "concerning": c.concerning, "bad": c.bad}, trusted=c.trusted, distrusted=c.distrusted,
+        comparisons=c.comparisons, preferred=dict(c.prefer), finished=finished, agreement=agreement,
+        items=[{"example_id": i.example_id, "group": i.group, "why": i.why, "rating": i.rating, "trust": i.trust,
+                "preferred": i.preferred, "note": i.note} for i in spot.items],
+        file=ef.path(project, eval_id, ef.SPOT_CHECK),
+        next=f"tunesmith decide {project.slug}" if finished else f"tunesmith spot-check {project.slug}",
+    )
 
 
 def finished_text(project: Project, eval_id: str) -> list[str]:

@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("runs", help="list a project's training runs")
     p.add_argument("name")
+    from core.commands.jsonout import add_flag
+
+    add_flag(p)
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("logs", help="show a run's log (RUN: its id, a unique part of it, or 'latest')")
@@ -110,10 +113,47 @@ def _elapsed(run) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def _elapsed_s(run) -> float | None:
+    if run.started_at is None:
+        return None
+    end = run.ended_at or datetime.now(timezone.utc)
+    return max(0.0, round((end - run.started_at).total_seconds(), 3))
+
+
+def run_json(project: Project, run) -> dict:
+    """One run for `runs --json` (docs/json.md)."""
+    from core.train import runfolder as rf
+
+    folder = rf.run_dir(project, run.run_id)
+    rows = rf.read_metrics(folder)
+    losses = [r.loss for r in rows if r.loss is not None]
+    eval_losses = [r.eval_loss for r in rows if r.eval_loss is not None]
+    return {
+        "id": run.run_id, "backend": run.backend, "method": run.method, "status": run.status,
+        "base_model": run.base_model, "created_at": run.created_at, "started_at": run.started_at,
+        "ended_at": run.ended_at, "elapsed_s": _elapsed_s(run), "failure_reason": run.failure_reason,
+        "output_model": run.output_model, "hub_model_id": run.hub_model_id, "job_id": run.job_id,
+        "use_lora": run.use_lora,
+        "metrics": {"steps": max((r.step for r in rows), default=None),
+                    "epoch": next((r.epoch for r in reversed(rows) if r.epoch is not None), None),
+                    "final_loss": losses[-1] if losses else None,
+                    "final_eval_loss": eval_losses[-1] if eval_losses else None},
+        "path": str(folder),
+    }
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from core.train import service
 
     project = Project.open(args.name)
+    if getattr(args, "json", False):
+        from core.commands import jsonout
+
+        with jsonout.human_to_stderr():  # stdout: only the document
+            doc = jsonout.document("runs", project=project.slug,
+                                   runs=[run_json(project, r) for r in service.list_runs(project)])
+        jsonout.emit(doc)
+        return 0
     runs = service.list_runs(project)
     if not runs:
         print(f"no training runs yet: tunesmith train {project.slug}")
