@@ -32,6 +32,30 @@ TAXONOMY = "knowledge/input_taxonomy.toml"
 CRITERIA = "knowledge/quality_criteria.toml"
 EVAL_SET = "knowledge/eval_set.parquet"
 EVAL_REVIEW = "knowledge/eval_review.toml"
+GITIGNORE = ".gitignore"
+MAX_NAME = 200
+
+# Written into every project folder (never over a .gitignore that is already there): the regenerable and
+# large state stays out of git; the TOML / Parquet artifacts a team reviews stay tracked.
+GITIGNORE_TEXT = """\
+# Written by tunesmith: what git should not track in this project folder. Edit it freely;
+# tunesmith never rewrites a .gitignore that exists.
+
+# the writer lock (pid and host) of the tunesmith that has the project open
+.lock
+# LLM response cache and embeddings: regenerable, safe to delete
+.cache/
+# temporary files of an interrupted atomic write
+.*.tmp
+# trained model weights and their checkpoints (local backend): large; share a model on the Hub instead
+runs/*/model/
+# training checkpoints outside the model folder: large, only needed to resume a run
+runs/*/checkpoint-*/
+# scale-up shards: regenerable; the final data/training_dataset/, state.toml and the review sample stay
+data/scale/part-*.parquet
+# model outputs cached per evaluation input: regenerable, safe to delete
+evals/cache/
+"""
 
 
 def projects_root(root: Path | str | None = None) -> Path:
@@ -57,6 +81,7 @@ class Project:
         self.folder = Path(folder)
         self.meta = meta
         self._lock = store.ProjectLock(self.folder)
+        self._gitignore_checked = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -74,6 +99,7 @@ class Project:
         name = name.strip()
         if not name:
             raise BadInput("name: must not be empty")
+        check_name(name, "name")
         if not task or not task.strip():
             raise BadInput("--task: describe the task in a sentence or two")
         slug = slugify(name)
@@ -107,6 +133,7 @@ class Project:
         folder.mkdir(parents=True)
         for sub in ("knowledge", "data", "runs", "evals", "exports", ".cache"):
             (folder / sub).mkdir()
+        write_gitignore(folder)
         project = cls(folder, meta)
         with project.writing():
             project.save()
@@ -115,7 +142,10 @@ class Project:
     @classmethod
     def open(cls, name: str, root: Path | str | None = None) -> "Project":
         base = projects_root(root)
+        check_name(name, "NAME")
         folder = base / name
+        if any(sep in name for sep in _SEPARATORS) or not _inside(base, folder):
+            folder = base / slugify(name)  # "Support 24/7" names the project support-24-7, not a sub-folder
         if not (folder / PROJECT_TOML).exists():
             alt = base / slugify(name)
             if (alt / PROJECT_TOML).exists():
@@ -139,6 +169,9 @@ class Project:
     def writing(self) -> Iterator["Project"]:
         """Hold the project's lock for a group of writes (re-entrant)."""
         with self._lock.held():
+            if not self._gitignore_checked:  # an older project gets one the first time it is written
+                self._gitignore_checked = True
+                write_gitignore(self.folder)
             yield self
 
     def save(self) -> None:
@@ -221,6 +254,45 @@ class Project:
         }
 
 
+_SEPARATORS = tuple({"/", "\\", os.sep, os.altsep or "/"})
+
+
+def check_name(name: str, arg: str = "NAME") -> None:
+    """A project name or slug must name a folder in the projects folder: not a path (``../x``, ``/abs/x``,
+    ``~/x``), not over MAX_NAME characters, no control characters. BadInput naming ``arg`` otherwise."""
+    if len(name) > MAX_NAME:
+        raise BadInput(f"{arg}: a project name is at most {MAX_NAME} characters (got {len(name)})")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise BadInput(f"{arg}: {name!r} has control characters; give the project's name or slug")
+    parts = [p.strip() for p in name.replace("\\", "/").split("/")]
+    if (name.startswith(("/", "\\")) or name == "~" or (parts[0].startswith("~") and len(parts) > 1)
+            or os.path.isabs(name) or Path(name).drive
+            or any(p in (".", "..") for p in parts)):
+        raise BadInput(f"{arg}: {name!r} is a path; give the project's name or slug (a folder in the projects "
+                       f"folder; set TUNESMITH_PROJECTS to use another projects folder)")
+
+
+def _inside(base: Path, folder: Path) -> bool:
+    """``folder`` is a direct child of ``base`` (paths normalised, symlinks not followed)."""
+    return Path(os.path.abspath(folder)).parent == Path(os.path.abspath(base))
+
+
+def write_gitignore(folder: Path) -> bool:
+    """Write the project's .gitignore unless one is there (a user's own is never touched); True if written."""
+    path = Path(folder) / GITIGNORE
+    if os.path.lexists(path):
+        return False
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)  # the umask applies, as for open()
+    except FileExistsError:
+        return False
+    except OSError:
+        return False  # a read-only folder: the project still works
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(GITIGNORE_TEXT)
+    return True
+
+
 def list_projects(root: Path | str | None = None) -> list[ProjectSummary]:
     """Every project folder under the root, sorted by slug. A broken one is listed with its error."""
     base = projects_root(root)
@@ -230,6 +302,6 @@ def list_projects(root: Path | str | None = None) -> list[ProjectSummary]:
     for folder in sorted(p for p in base.iterdir() if p.is_dir() and (p / PROJECT_TOML).exists()):
         try:
             out.append(Project.open(folder.name, base).summary())
-        except StoreError as exc:
+        except (StoreError, BadInput) as exc:
             out.append(ProjectSummary(folder.name, folder.name, "", None, "", error=str(exc)))
     return out

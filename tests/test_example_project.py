@@ -156,6 +156,10 @@ def test_every_file_opens_with_the_core(copy: Path) -> None:
             assert len(records) == {"eval_set.jsonl": 50, "detailed_results.jsonl": 100}[f.name]
         else:
             assert f.read_text(encoding="utf-8").strip()
+    from core.project import GITIGNORE, GITIGNORE_TEXT
+
+    seen.add(p.path(GITIGNORE))
+    assert p.path(GITIGNORE).read_text(encoding="utf-8") == GITIGNORE_TEXT  # .cache, .lock, weights, shards
     every = {f for f in p.folder.rglob("*") if f.is_file() and ".cache" not in f.parts and f.name != ".lock"}
     assert every - seen == set(), f"files no check reads: {sorted(str(f.relative_to(p.folder)) for f in every - seen)}"
 

@@ -25,6 +25,7 @@ is not offered to the spot-check or the decision).
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from core import store
+from core import paths, store
 from core.errors import StageNotReady
 from core.models.config import Strict
 from core.models.runs import Decision, EvalResult, JudgeValidationRow, SpotCheck
@@ -59,7 +60,8 @@ class ModelRef(Strict):
 
     spec: str  # what the user gave (or what was resolved by default)
     kind: Literal["local", "hub", "litellm"]
-    model: str  # the model id recorded in results (a path, a Hub id or a litellm model string)
+    model: str  # the model id recorded in results (a path, a Hub id or a litellm model string); in eval.toml
+    #            a path inside the project is relative to the project folder (see resolved_ref / model_path)
     run_id: str | None = None  # the training run it came from
     adapter_base: str | None = None  # a LoRA adapter's base model
     api_base: str | None = None
@@ -115,12 +117,59 @@ def path(project, eval_id: str, name: str) -> Path:
 
 
 def read_record(project, eval_id: str) -> EvalRecord:
+    """The record as eval.toml holds it: a model path inside the project is relative to the project folder
+    (``runs/<id>/model``), so reports and exports made from it name no machine's folder; resolve one with
+    :func:`resolved_ref` (or :func:`model_path`) to load it. An older absolute path loads as it is."""
     return store.read_toml(path(project, eval_id, RECORD), EvalRecord)
 
 
 def write_record(project, record: EvalRecord) -> None:
+    """Write eval.toml with model paths inside the project relative to it, so the project can move."""
     with project.writing():
-        store.write_toml(path(project, record.eval_id, RECORD), record)
+        store.write_toml(path(project, record.eval_id, RECORD), portable_record(project, record))
+
+
+def portable_record(project, record: EvalRecord) -> EvalRecord:
+    """``record`` as files show it: model paths inside the project relative to the project folder (what
+    eval.toml holds, and what reports, comparison_analysis.toml and exports should name)."""
+    return record.model_copy(update={"base": _ref_stored(record.base, project.folder),
+                                     "candidate": _ref_stored(record.candidate, project.folder)})
+
+
+def portable_model(project, ref: ModelRef) -> str:
+    """The model of ``ref`` as files name it (a path inside the project relative to it)."""
+    return _ref_stored(ref, project.folder).model
+
+
+def resolved_ref(project, ref: ModelRef) -> ModelRef:
+    """``ref`` with a local model path relative to the project resolved against where the project is now."""
+    return _ref_read(ref, project.folder)
+
+
+def model_path(project, ref: ModelRef) -> Path | None:
+    """The folder of a local model (None for a Hub or served model), wherever the project is now."""
+    return Path(resolved_ref(project, ref).model) if ref.kind == "local" else None
+
+
+def _ref_stored(ref: ModelRef, folder: Path) -> ModelRef:
+    if ref.kind != "local":
+        return ref
+    spec = ref.spec
+    spec_path = Path(spec).expanduser()
+    if spec_path.is_absolute() or spec_path.exists():
+        inside = paths.to_stored(os.path.abspath(spec_path), folder)
+        if inside and not Path(inside).is_absolute():
+            spec = inside
+    return ref.model_copy(update={"spec": spec, "model": paths.to_stored(ref.model, folder),
+                                  "adapter_base": paths.to_stored(ref.adapter_base, folder)})
+
+
+def _ref_read(ref: ModelRef, folder: Path) -> ModelRef:
+    if ref.kind != "local":
+        return ref
+    return ref.model_copy(update={"spec": paths.from_stored(ref.spec, folder),
+                                  "model": paths.from_stored(ref.model, folder, always=True),
+                                  "adapter_base": paths.from_stored(ref.adapter_base, folder)})
 
 
 def list_evals(project, *, completed_only: bool = False) -> list[EvalRecord]:

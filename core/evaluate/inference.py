@@ -54,7 +54,7 @@ from urllib.parse import urlsplit
 
 from core import store
 from core.errors import BadInput, StageNotReady, TunesmithError
-from core.evaluate.evalfolder import ModelRef, cache_dir
+from core.evaluate.evalfolder import ModelRef, cache_dir, resolved_ref
 from core.evaluate.hub_models import (  # noqa: F401  (re-exported: the errors and the Hub helpers)
     HUB_FILES,
     HUB_PREFIX,
@@ -573,6 +573,8 @@ class Inference:
 
     def __init__(self, ref: ModelRef, params: DecodingParams | None = None, *, project: Any | None = None,
                  cache: Path | None = None, gateway: Any | None = None, progress: Progress | None = None):
+        if project is not None and ref.kind == "local" and not Path(ref.model).is_absolute():
+            ref = resolved_ref(project, ref)  # a record's model path is relative to the project folder
         self.ref = ref
         self.params = params or DecodingParams()
         self.project = project

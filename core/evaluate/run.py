@@ -353,12 +353,13 @@ def _evaluate(project: Any, gw: Any, record: ef.EvalRecord, examples: list[EvalE
     shared = {"task_type": task_type, "config": cfg, "judge": judge, "rule": rule_for(project),
               "labels": list(project.meta.labels) or None}
     for role, ref in (("base", record.base), ("candidate", record.candidate)):
-        rows = run_sync(score_all(examples, outputs[role], model_role=role, model=ref.model,  # type: ignore[arg-type]
+        shown = ef.portable_model(project, ref)  # results name a model in the project relative to it
+        rows = run_sync(score_all(examples, outputs[role], model_role=role, model=shown,  # type: ignore[arg-type]
                                   **shared))
         results.extend(rows)
         if para_examples:
             prow = run_sync(score_all(para_examples, para_outputs[role], model_role=role,  # type: ignore[arg-type]
-                                      model=ref.model, **shared))
+                                      model=shown, **shared))
             for r in prow:
                 group = r.example_id.rsplit(PARAPHRASE_SEP, 1)[0]
                 src = next(e for e in para_examples if e.id == r.example_id)
@@ -381,8 +382,8 @@ def _evaluate(project: Any, gw: Any, record: ef.EvalRecord, examples: list[EvalE
             store.write_parquet(ef.path(project, eval_id, ef.PARAPHRASES), para_rows)
     metrics = compute(project, record, examples, results, pairwise_rows, para_rows)
     ef.write_json(project, eval_id, ef.METRICS, metrics.to_dict())
-    ef.write_toml_dict(project, eval_id, ef.COMPARISON, rp.comparison_analysis(metrics, record,
-                                                                               pairwise=pairwise_rows))
+    ef.write_toml_dict(project, eval_id, ef.COMPARISON,
+                       rp.comparison_analysis(metrics, ef.portable_record(project, record), pairwise=pairwise_rows))
     record.status = "completed"
     record.finished_at = datetime.now(timezone.utc)
     ef.write_record(project, record)
@@ -408,7 +409,8 @@ def _write_worksheet(project: Any, record: ef.EvalRecord, examples: Sequence[Eva
     from core import store
 
     src = rp.worksheet_items(project, record.eval_id, examples, results)
-    text = rp.worksheet(project.meta.name, project.slug, record, examples, results, src.items, src.source)
+    text = rp.worksheet(project.meta.name, project.slug, ef.portable_record(project, record), examples, results,
+                        src.items, src.source)
     with project.writing():
         store.atomic_write_text(ef.path(project, record.eval_id, ef.WORKSHEET), text)
 
@@ -429,7 +431,8 @@ def _write_report(project: Any, record: ef.EvalRecord, metrics: Any, decision: D
     from core import store
 
     text = rp.render_report(
-        project_name=project.meta.name, slug=project.slug, record=record, metrics=metrics, decision=decision,
+        project_name=project.meta.name, slug=project.slug, record=ef.portable_record(project, record),
+        metrics=metrics, decision=decision,
         spot=ef.read_spot_check(project, record.eval_id),
         judge=ef.read_toml_dict(project, record.eval_id, ef.JUDGE_SUMMARY),
         agreement=_agreement_line(project, record.eval_id), config=project.meta.config.evaluate,
@@ -463,7 +466,8 @@ def decide_now(project: Any, eval_id: str | None = None, *, now: datetime | None
                       project=project.slug, now=now)
     ef.write_decision(project, record.eval_id, decision)
     ef.write_toml_dict(project, record.eval_id, ef.COMPARISON,
-                       rp.comparison_analysis(metrics, record, spot=spot, pairwise=pairwise_rows))
+                       rp.comparison_analysis(metrics, ef.portable_record(project, record), spot=spot,
+                                              pairwise=pairwise_rows))
     _write_worksheet(project, record, examples, results)
     _write_report(project, record, metrics, decision)
     if ef.latest_eval(project) == record.eval_id:

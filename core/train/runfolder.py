@@ -20,7 +20,7 @@ import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core import store
+from core import paths, store
 from core.models.runs import MetricRow, TrainingRun
 
 RUN_TOML = "run.toml"
@@ -42,12 +42,35 @@ def run_dir(project, run_id: str) -> Path:
     return project.folder / "runs" / run_id
 
 
+def project_folder_of(folder: Path) -> Path:
+    """The project folder of a run folder (``<project>/runs/<run-id>``)."""
+    return Path(folder).parent.parent
+
+
 def read_run(folder: Path) -> TrainingRun:
-    return store.read_toml(folder / RUN_TOML, TrainingRun)
+    """The run, its paths inside the project resolved against where the project is now (run.toml stores
+    them relative to the project folder; an older absolute path loads as it is)."""
+    run = store.read_toml(folder / RUN_TOML, TrainingRun)
+    return _paths(run, project_folder_of(folder), paths.from_stored)
 
 
 def write_run(folder: Path, run: TrainingRun) -> None:
-    store.write_toml(folder / RUN_TOML, run)
+    """Write run.toml with paths inside the project relative to it, so the project can be copied or moved."""
+    store.write_toml(folder / RUN_TOML, _paths(run, project_folder_of(folder), paths.to_stored))
+
+
+def _paths(run: TrainingRun, project_folder: Path, convert) -> TrainingRun:
+    def one(value, always=False):
+        if convert is paths.from_stored:
+            return convert(value, project_folder, always=always)
+        return convert(value, project_folder)
+
+    update: dict = {"base_model": one(run.base_model)}
+    if run.output_model and run.output_model != run.hub_model_id:  # a folder (the local backend), not a Hub id
+        update["output_model"] = one(run.output_model, always=run.backend == "local")
+    if isinstance(run.config, dict) and isinstance(run.config.get("base_model"), str):
+        update["config"] = {**run.config, "base_model": one(run.config["base_model"])}
+    return run.model_copy(update=update)
 
 
 def list_runs(project) -> list[TrainingRun]:
