@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +87,47 @@ class EvalRecord(Strict):
     paraphrase_groups: int = 0
     notes: list[str] = Field(default_factory=list)
     failure_reason: str | None = None
+    pid: int | None = None  # the process that is evaluating (while status is "running")
+    host: str | None = None
+    pid_started: int | None = None  # its start time in clock ticks since boot (/proc), to tell a reused pid
+
+
+def owner_fields() -> dict[str, Any]:
+    """pid, host and start time of this process, for a record that is being evaluated."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "pid_started": _started(os.getpid())}
+
+
+def _started(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def owner_gone(record: EvalRecord) -> bool:
+    """A "running" record whose process is known to be gone (killed, crashed, the machine restarted): only
+    for this host; a record from another host, or without a pid, cannot be told and is left as it is."""
+    if record.status != "running" or not record.pid or record.host != socket.gethostname():
+        return False
+    try:
+        os.kill(record.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return record.pid_started is not None and _started(record.pid) not in (None, record.pid_started)
+
+
+def _as_found(record: EvalRecord) -> EvalRecord:
+    """The record as it stands: one whose evaluating process is gone reads as failed (interrupted), with
+    the command that goes on; the file itself is left for the next evaluation to replace."""
+    if not owner_gone(record):
+        return record
+    return record.model_copy(update={
+        "status": "failed",
+        "failure_reason": f"interrupted: the process that was evaluating (pid {record.pid}) is gone; evaluate "
+                          f"again (the outputs generated so far are cached and are not generated twice)"})
 
 
 # ---------------------------------------------------------------- paths
@@ -120,7 +162,7 @@ def read_record(project, eval_id: str) -> EvalRecord:
     """The record as eval.toml holds it: a model path inside the project is relative to the project folder
     (``runs/<id>/model``), so reports and exports made from it name no machine's folder; resolve one with
     :func:`resolved_ref` (or :func:`model_path`) to load it. An older absolute path loads as it is."""
-    return store.read_toml(path(project, eval_id, RECORD), EvalRecord)
+    return _as_found(store.read_toml(path(project, eval_id, RECORD), EvalRecord))
 
 
 def write_record(project, record: EvalRecord) -> None:

@@ -228,7 +228,7 @@ def evaluate(project: Any, gateway: Any = None, *, base: str | None = None, cand
                            decoding={"max_new_tokens": params.max_new_tokens, "temperature": params.temperature,
                                      **({"top_p": params.top_p, "seed": params.seed} if params.temperature > 0
                                         else {})},
-                           task_type=task_type)
+                           task_type=task_type, **ef.owner_fields())
     ef.write_record(project, record)
     _say(progress, f"evaluation {eval_id}: base {base_ref.model} vs candidate {cand_ref.model} "
                    f"on {len(examples)} examples")
