@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, choices=SIZES, help="number of examples (default: config.extract.eval_set_size)")
     p.add_argument("--approve", action="store_true", help="approve and freeze the set without the spot-check")
     p.add_argument("--force", action="store_true",
-                   help="build a new set even if one exists or is approved (withdraws the approval and later steps)")
+                   help="build a new set even if one exists or is approved (withdraws the approval and later steps); "
+                        "with --approve on a frozen set edited since: approve the edited set as it stands")
     p.set_defaults(func=cmd_evalset)
 
     p = sub.add_parser("review", help="spot-check the eval set, the pilot or the scale-up sample (stdin: y, or n and a note, "
@@ -65,7 +66,9 @@ def cmd_evalset(args: argparse.Namespace) -> int:
     project = Project.open(args.name)
     with project.writing():
         built = project.exists(EVAL_SET) and project.meta.is_done("extract", "evalset")
-        if built and not args.force:
+        # --approve --force on a frozen set edited by hand approves the edit (it does not build a new set)
+        approve_edit = built and args.approve and args.force and rv.edited_since_frozen(project)
+        if built and (not args.force or approve_edit):
             examples = ev.load_eval_set(project)
             if args.size and args.size != len(examples):
                 frozen = " (it is approved and frozen)" if ev.is_frozen(project) else ""
@@ -83,7 +86,7 @@ def cmd_evalset(args: argparse.Namespace) -> int:
                                          progress=lambda msg: print(msg, flush=True))
             project.reload()
         if args.approve:
-            review = rv.approve(project)
+            review = rv.approve(project, force=args.force)
             print(f"approved: the eval set is frozen (sha256 {review.frozen_hash[:12]}…)")  # type: ignore[index]
             project.reload()
         print_summary(project, examples)

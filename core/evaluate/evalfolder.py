@@ -35,7 +35,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from core import paths, store
-from core.errors import StageNotReady
+from core.errors import StageNotReady, StoreError
 from core.models.config import Strict
 from core.models.runs import Decision, EvalResult, JudgeValidationRow, SpotCheck
 
@@ -282,9 +282,26 @@ def read_decision(project, eval_id: str) -> Decision | None:
     return store.read_toml(p, Decision) if p.exists() else None
 
 
+def replaceable(file: Path, model: type | None = None) -> None:
+    """A file a command is about to replace must be one it could read: a hand-edited, broken or newer
+    file (or a directory in its place) stops the command with the file and field named, and is kept."""
+    if not file.exists() and not file.is_symlink():
+        return
+    if file.is_dir():
+        raise StoreError(file, "is a directory, where this file belongs; move it away, then run the command again")
+    data = store.load_toml_dict(file)
+    store.check_schema_version(file, data.pop("schema_version", None))
+    if model is not None:
+        from core.extract.strict import validate_strict
+
+        validate_strict(file, data, model)
+
+
 def write_decision(project, eval_id: str, decision: Decision) -> None:
+    target = path(project, eval_id, DECISION)
     with project.writing():
-        store.write_toml(path(project, eval_id, DECISION), decision)
+        replaceable(target, Decision)
+        store.write_toml(target, decision)
 
 
 def read_json(project, eval_id: str, name: str) -> dict[str, Any] | None:
@@ -325,8 +342,29 @@ def write_toml_dict(project, eval_id: str, name: str, data: dict[str, Any]) -> N
     import tomli_w
 
     body = {"schema_version": store.SCHEMA_VERSION, **_tomlable(data)}
+    target = path(project, eval_id, name)
     with project.writing():
-        store.atomic_write_text(path(project, eval_id, name), tomli_w.dumps(body))
+        replaceable(target)
+        _same_keys(target, body)
+        store.atomic_write_text(target, tomli_w.dumps(body))
+
+
+def _same_keys(file: Path, body: dict[str, Any]) -> None:
+    """A plain-dict file (comparison_analysis.toml) being replaced keeps its top-level keys and their
+    types: one of another type, or a missing one that is always written (the texts and counts; not the
+    measures and tables, which are left out while they have no value), was edited by hand, and is kept."""
+    if not file.is_file():
+        return
+    old = store.load_toml_dict(file)
+    for key, value in body.items():
+        if key not in old and isinstance(value, (str, int)) and not isinstance(value, bool):
+            raise StoreError(file, "missing (the file was edited by hand?); restore it or move the file away, "
+                                   "then run the command again", key)
+        if key in old and type(old[key]) is not type(value) and not (isinstance(old[key], (int, float))
+                                                      and isinstance(value, (int, float))
+                                                      and not isinstance(old[key], bool)):
+            raise StoreError(file, f"must be {type(value).__name__} (got {old[key]!r}); restore it or move the "
+                                   f"file away, then run the command again", key)
 
 
 def _finite(value: Any) -> Any:

@@ -19,7 +19,9 @@ Beside two of them, records that load as people load them (``datasets.load_datas
 runs/<id>/model/ or the Hub repo: neither is a file to export.)
 
 Only files whose source exists are written; every other one is listed as skipped with the reason and
-the command that makes its source. Skill 4's files come from the latest completed evaluation. JSON is
+the command that makes its source. A source that exists but cannot be read (malformed, or a
+``schema_version`` this tunesmith does not know) is never copied: it is listed in ``unreadable`` too,
+and the command exits 1 naming it. Skill 4's files come from the latest completed evaluation. JSON is
 pretty-printed and written atomically; every string goes through :func:`core.llm.errors.scrub`, so no key
 or token (none should be there) can leave the project.
 """
@@ -56,6 +58,8 @@ class ExportResult:
     folder: Path
     written: list[Path] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # file name -> why
+    # file name -> why its source exists but cannot be read (also in ``skipped``): the export is incomplete
+    unreadable: dict[str, str] = field(default_factory=dict)
     eval_id: str | None = None
 
 
@@ -106,7 +110,10 @@ def write_text(path: Path, text: str) -> None:
 def _toml_model(project: Any, rel: str, model: type, hint: str) -> dict[str, Any]:
     if not project.exists(rel):
         raise Skip(f"{rel} does not exist yet ({hint})")
-    return {"schema_version": store.SCHEMA_VERSION, **project.read(rel, model).model_dump(mode="json")}
+    from core.extract.strict import read_strict
+
+    # strictly (every field there, no coercion): an export must not pass off a default as what a file says
+    return {"schema_version": store.SCHEMA_VERSION, **read_strict(project, rel, model).model_dump(mode="json")}
 
 
 def knowledge_base(project: Any) -> dict[str, Any]:
@@ -146,7 +153,9 @@ def eval_set(project: Any) -> dict[str, Any]:
     if not project.exists(EVAL_SET):
         raise Skip(f"{EVAL_SET} does not exist yet (tunesmith evalset {project.slug})")
     examples = load_eval_set(project)
-    review = project.read_or(EVAL_REVIEW, EvalReview)
+    from core.extract.strict import read_strict_or
+
+    review = read_strict_or(project, EVAL_REVIEW, EvalReview)
     in_scope = sum(not e.should_refuse for e in examples)
     return {
         "schema_version": store.SCHEMA_VERSION,
@@ -177,7 +186,22 @@ def generation_report(project: Any) -> dict[str, Any]:
 
     if not project.exists(ps.GENERATION_REPORT):
         raise Skip(f"{ps.GENERATION_REPORT} does not exist yet (tunesmith generate {project.slug} --scale)")
-    return store.load_toml_dict(project.path(ps.GENERATION_REPORT))
+    path = project.path(ps.GENERATION_REPORT)
+    data = store.load_toml_dict(path)
+    # copied as it is, so it must be a version this tunesmith writes (a newer one could mean anything)
+    store.check_schema_version(path, data.get("schema_version"))
+    from core.extract.strict import validate_strict
+    from core.generate.report import GenerationSummary
+    from core.models.data import GenerationReport
+
+    fields = {k: v for k, v in data.items() if k != "schema_version"}
+    try:  # the summary of every phase, or (as a single phase leaves it) that phase's report
+        validate_strict(path, fields, GenerationSummary)
+    except StoreError:
+        if "phase" not in fields:
+            raise
+        validate_strict(path, fields, GenerationReport)
+    return data
 
 
 def quality_log(project: Any) -> dict[str, Any]:
@@ -369,7 +393,16 @@ def export(project: Any, progress: Callable[[str], None] | None = None) -> Expor
                 result.skipped[name] = str(why)
                 continue
             except StoreError as exc:  # one broken source must not stop the other exports
-                result.skipped[name] = f"its source is unreadable: {exc}"
+                result.skipped[name] = result.unreadable[name] = f"its source is unreadable: {exc}"
+                continue
+            except OSError as exc:  # a text source that is a directory, unreadable, not UTF-8 ...
+                why = exc.strerror or type(exc).__name__
+                result.skipped[name] = result.unreadable[name] = (
+                    f"its source is unreadable: {getattr(exc, 'filename', None) or name}: {why}")
+                continue
+            except UnicodeDecodeError as exc:
+                result.skipped[name] = result.unreadable[name] = (
+                    f"its source is unreadable: it is not UTF-8 text (byte {exc.start})")
                 continue
             except TunesmithError as exc:
                 result.skipped[name] = str(exc)

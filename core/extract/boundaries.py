@@ -93,7 +93,11 @@ def reorder(b: ScopeBoundaries, name: str, i: int, delta: int) -> tuple[ScopeBou
 
 
 def load(project: Project) -> ScopeBoundaries:
-    b = project.read_or(BOUNDARIES, ScopeBoundaries)
+    """The boundaries, read strictly (every field there, no coercion): they are edited and written back, so
+    a hand edit that does not parse stops the command with the file and field named, the file untouched."""
+    from core.extract.strict import read_strict_or
+
+    b = read_strict_or(project, BOUNDARIES, ScopeBoundaries)
     if b is None:
         raise StageNotReady(f"no boundaries drafted yet: finish the interview (tunesmith interview {project.slug})")
     return b

@@ -57,6 +57,13 @@ def eval_set_hash(project: Project) -> str:
     return rows_hash(store.read_parquet_rows(project.path(EVAL_SET)))
 
 
+def edited_since_frozen(project: Project) -> bool:
+    """True when the eval set was approved and frozen and its rows have changed since."""
+    review = _review(project)
+    return bool(review.approved and review.frozen_hash and project.exists(EVAL_SET)
+                and eval_set_hash(project) != review.frozen_hash)
+
+
 def verify_frozen(project: Project) -> str:
     """Check that the eval set is approved and unchanged since; return its hash. Raises otherwise."""
     review = project.read_or(EVAL_REVIEW, EvalReview)
@@ -156,7 +163,11 @@ class ReviewRound:
 
 
 def _review(project: Project) -> EvalReview:
-    return project.read_or(EVAL_REVIEW, EvalReview) or EvalReview()
+    """The review record, read strictly (it is written back: a hand edit that does not parse must stop the
+    command with the file and field named, never be replaced)."""
+    from core.extract.strict import read_strict_or
+
+    return read_strict_or(project, EVAL_REVIEW, EvalReview) or EvalReview()
 
 
 def current_round(project: Project, examples: list[EvalExample] | None = None) -> ReviewRound:
@@ -210,17 +221,31 @@ def undo(project: Project, example_id: str) -> ReviewRound:
     return rnd
 
 
-def approve(project: Project) -> EvalReview:
-    """Approve and freeze the eval set as it stands (with or without a finished spot-check)."""
+def approve(project: Project, force: bool = False) -> EvalReview:
+    """Approve and freeze the eval set as it stands (with or without a finished spot-check).
+
+    An empty set is never approved. A set edited after it was frozen (its rows no longer match the frozen
+    hash) is approved again only with ``force``: results against the old and the new set are not comparable.
+    """
     with project.writing():
-        load_eval_set(project)
+        examples = load_eval_set(project)
         project.reload()
         if not project.meta.is_done("extract", "evalset"):
             raise StageNotReady(f"the eval set is not complete: tunesmith evalset {project.slug}")
+        if not examples:
+            raise BadInput(f"{project.path(EVAL_SET)}: the eval set has no examples; an empty set cannot be "
+                           f"approved (build one: tunesmith evalset {project.slug} --force)")
         review = _review(project)
+        actual = eval_set_hash(project)
+        if review.approved and review.frozen_hash and review.frozen_hash != actual and not force:
+            raise EvalSetChanged(
+                f"{project.path(EVAL_SET)} changed after it was approved (frozen sha256 {review.frozen_hash[:12]}…, "
+                f"now {actual[:12]}…); results against the old and the edited set are not comparable. To "
+                f"approve the edited set as it stands: tunesmith evalset {project.slug} --approve --force"
+            )
         review.approved = True
         review.approved_at = now()
-        review.frozen_hash = eval_set_hash(project)
+        review.frozen_hash = actual
         review.rounds = max(review.rounds, 1)
         project.write(EVAL_REVIEW, review)
         project.mark("extract", "evalset_approved")
