@@ -74,6 +74,20 @@ def current_umask() -> int:
     return mask
 
 
+def process_gone(pid: int, host: str | None) -> bool:
+    """Whether process ``pid`` of ``host`` is known to have ended: only on this host (another host's
+    process cannot be told, and is taken as alive)."""
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -307,17 +321,7 @@ class ProjectLock:
             return (-1, "?")
 
     def _is_stale(self, pid: int, host: str) -> bool:
-        if pid <= 0:
-            return True
-        if host != socket.gethostname():
-            return False  # cannot tell for another host: respect it
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return pid <= 0 or process_gone(pid, host)
 
     def acquire(self) -> None:
         if self.depth:

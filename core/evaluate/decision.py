@@ -57,7 +57,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal, Mapping, Sequence
 
-from core.evaluate.metrics import GroupStats, MetricsReport, norm_name
+from core.evaluate.judge import BUILTIN_DIMENSIONS, norm_name
+from core.evaluate.metrics import GroupStats, MetricsReport
 from core.evaluate.stats import n_for_effect
 from core.models.config import Dimension, EvaluateConfig
 from core.models.knowledge import EvalExample, ScopeBoundaries
@@ -68,7 +69,6 @@ LEVELS: dict[str, int] = {"deploy": 0, "review": 1, "iterate": 2}
 ICON = {"deploy": "✅", "review": "⚠️", "iterate": "❌"}
 MARK = {"deploy": "✓", "review": "⚠", "iterate": "✗"}
 LABEL = {"deploy": "PASS", "review": "REVIEW", "iterate": "ITERATE"}
-BUILTIN = ("accuracy", "safety", "consistency", "user_preference")  # measured by the evaluation itself
 KIND_WORDS = {"edge": "edge cases", "common": "common scenarios", "lookalike": "in-scope look-alikes",
               "out_of_scope": "out-of-scope requests"}
 
@@ -616,7 +616,7 @@ def next_steps(hits: Sequence[RuleHit], metrics: MetricsReport, config: Evaluate
     if metrics.n_pending:
         steps.append(f"rate the {metrics.n_pending} results that wait for a human (`tunesmith rate {project}`, or "
                      f"press r on the report screen), then decide again")
-    custom = [n for n in (missing or {}) if n not in BUILTIN]
+    custom = [n for n in (missing or {}) if n not in BUILTIN_DIMENSIONS]
     if custom and judge_usable is not False:
         steps.append(f"have a validated LLM judge score {', '.join(custom)} (configure TUNESMITH_JUDGE_MODEL, or "
                      f"the judge role, and evaluate again: the judge's rubric includes every custom dimension)")

@@ -110,12 +110,8 @@ def owner_gone(record: EvalRecord) -> bool:
     for this host; a record from another host, or without a pid, cannot be told and is left as it is."""
     if record.status != "running" or not record.pid or record.host != socket.gethostname():
         return False
-    try:
-        os.kill(record.pid, 0)
-    except ProcessLookupError:
+    if store.process_gone(record.pid, record.host):
         return True
-    except PermissionError:
-        return False
     return record.pid_started is not None and _started(record.pid) not in (None, record.pid_started)
 
 

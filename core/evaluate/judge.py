@@ -111,6 +111,14 @@ class Rubric:
         return sum(w * (s - 1) / 4 for w, s in pairs) / total
 
 
+BUILTIN_DIMENSIONS = ("accuracy", "safety", "consistency", "user_preference")  # measured by the evaluation itself
+
+
+def norm_name(name: str) -> str:
+    """A dimension name compared loosely: "Framework accuracy" == "framework_accuracy"."""
+    return "_".join(str(name).strip().lower().replace("-", " ").replace("_", " ").split())
+
+
 def build_rubric(criteria: QualityCriteria | None, config: EvaluateConfig | None = None) -> Rubric:
     """Dimensions (and weights) from quality_criteria, else the config's rubric_dimensions, equally weighted;
     then every custom deployment dimension of the config (a name other than accuracy, safety, consistency
@@ -125,16 +133,15 @@ def build_rubric(criteria: QualityCriteria | None, config: EvaluateConfig | None
     else:
         names = (config or EvaluateConfig()).rubric_dimensions or ["accuracy", "helpfulness", "boundaries"]
         dims = [RubricDimension(n, DEFAULT_DESCRIPTIONS.get(n.lower(), n), 1.0) for n in names]
-    builtin = {"accuracy", "safety", "consistency", "user_preference"}  # measured by the evaluation itself
-    key = lambda n: "_".join(str(n).strip().lower().replace("-", " ").replace("_", " ").split())  # noqa: E731
-    have = {key(d.name) for d in dims}
+    have = {norm_name(d.name) for d in dims}
     mean_weight = (sum(d.weight for d in dims) / len(dims)) if dims else 1.0
     for d in (config.dimensions if config is not None else []):
-        if key(d.name) in builtin or key(d.name) in have:
+        name = norm_name(d.name)
+        if name in BUILTIN_DIMENSIONS or name in have:
             continue
-        have.add(key(d.name))
-        dims.append(RubricDimension(d.name, (d.metric or "").strip() or DEFAULT_DESCRIPTIONS.get(key(d.name), "")
-                                    or d.name.replace("_", " "), mean_weight or 1.0))
+        have.add(name)
+        description = (d.metric or "").strip() or DEFAULT_DESCRIPTIONS.get(name, "") or d.name.replace("_", " ")
+        dims.append(RubricDimension(d.name, description, mean_weight or 1.0))
     total = sum(d.weight for d in dims) or float(len(dims))
     for d in dims:
         d.weight = d.weight / total if total else 1.0 / len(dims)

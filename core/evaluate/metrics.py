@@ -33,7 +33,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from core.evaluate.judge import PairwiseResult
+from core.evaluate.judge import PairwiseResult, norm_name
 from core.evaluate.scorers import is_pending
 from core.evaluate.scorers_functional import functional_spec
 from core.evaluate.scorers_match import extract_label, label_of
@@ -289,11 +289,6 @@ def consistency_stats(groups: Mapping[str, Sequence[str]], rows: Mapping[str, Ev
         st.value = (st.measured - st.consistent) / st.measured
     st.variance = float(np.mean(variances)) if variances else None
     return st
-
-
-def norm_name(name: str) -> str:
-    """A dimension name compared loosely: "Framework accuracy" == "framework_accuracy"."""
-    return "_".join(str(name).strip().lower().replace("-", " ").replace("_", " ").split())
 
 
 def judge_dimension_means(rows: Sequence[EvalResult]) -> tuple[dict[str, float], dict[str, int]]:
