@@ -246,7 +246,9 @@ async def test_reopening_reattaches_to_the_existing_log(project: Project, servic
         await wait_for(pilot, lambda: panel.lines and panel.lines[-1] == "new line after the restart")
         assert "old line 11999" in panel.lines and len(panel.lines) <= panel.max_lines
         await wait_for(pilot, lambda: len(screen.chart.rows) == 10)
-        assert "running" in status_text(screen) and "step 10/100" in status_text(screen)
+        # the chart's rows and the run's config (max_steps) reach the status line as messages: wait for both
+        await wait_for(pilot, lambda: "step 10/100" in status_text(screen))
+        assert "running" in status_text(screen)
 
 
 async def test_follow_key_and_scrolling_up(project: Project, service: FakeService) -> None:
