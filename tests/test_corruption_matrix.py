@@ -23,6 +23,9 @@ EXAMPLE = REPO / "projects" / "billing-support"
 NAME = "billing-support"
 # the example's evaluation (the first with a decision)
 EVAL_DIR = next((f"evals/{p.parent.name}" for p in sorted(EXAMPLE.glob("evals/*/decision.toml"))), "evals/none")
+# the example's training run: set running (its process long gone) before it is corrupted, so that `runs` and
+# `cancel` poll it and would store its new status
+RUN_DIR = next((f"runs/{p.parent.name}" for p in sorted(EXAMPLE.glob("runs/*/run.toml"))), "runs/none")
 
 # the driver: runs each job of the JSON file argv[1] ({"root", "target", "argv"} each) through the CLI, in
 # order, with TUNESMITH_PROJECTS set to the job's root, and prints one JSON line: per job the exit code,
@@ -83,6 +86,8 @@ COMMANDS: dict[str, list[str]] = {
     "review evalset": ["review", NAME, "evalset"],
     "export": ["export", NAME],
     "decide": ["decide", NAME],
+    "runs": ["runs", NAME],
+    "cancel": ["cancel", NAME, "latest"],
 }
 
 # artifact -> (path in the project, commands that read it)
@@ -93,6 +98,7 @@ ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "generation_report.toml": ("data/generation_report.toml", ("export",)),
     "decision.toml": (f"{EVAL_DIR}/decision.toml", ("decide", "export")),
     "comparison_analysis.toml": (f"{EVAL_DIR}/comparison_analysis.toml", ("decide",)),
+    "run.toml": (f"{RUN_DIR}/run.toml", ("runs", "cancel")),
 }
 CORRUPTIONS = ("wrong_type", "missing_field", "newer_version", "garbage", "empty", "directory")
 # known gaps (none now: decide reads decision.toml and comparison_analysis.toml before replacing them)
@@ -140,6 +146,15 @@ def _corrupt_parquet(path: Path, how: str) -> None:
     pq.write_table(table.replace_schema_metadata(meta), path)
 
 
+def set_running(project: Path) -> None:
+    """The example's run as if its process had died while training: `runs` and `cancel` then write it back."""
+    path = project / RUN_DIR / "run.toml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace('status = "completed"', 'status = "running"\npid = 999999999', 1)
+    assert 'status = "running"' in text
+    path.write_text(text, encoding="utf-8")
+
+
 def corrupt(path: Path, how: str) -> None:
     if how == "garbage":
         path.write_bytes(b"\x00\xff\xfe garbage [[[ = \x80\x81 not a tunesmith file\n")
@@ -174,6 +189,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, str
         rel, commands = ARTIFACTS[artifact]
         root = base / f"{artifact}-{how}"
         shutil.copytree(EXAMPLE, root / NAME, ignore=shutil.ignore_patterns(".lock", ".cache", "exports"))
+        set_running(root / NAME)
         target = root / NAME / rel
         corrupt(target, how)
         for command in commands:
@@ -182,6 +198,7 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, str
     # the same commands on an intact copy: each succeeds there, so a failure above is the corruption's
     root = base / "intact"
     shutil.copytree(EXAMPLE, root / NAME, ignore=shutil.ignore_patterns(".lock", ".cache", "exports"))
+    set_running(root / NAME)
     groups["intact"], keys["intact"] = [], []
     for command, argv in COMMANDS.items():
         groups["intact"].append({"root": str(root), "target": str(root / NAME / "project.toml"), "argv": argv})
@@ -302,3 +319,21 @@ def test_an_empty_eval_set_is_never_approved(example: Path, tmp_path: Path, monk
     assert rc == 2
     assert "eval_set.parquet" in err and "no examples" in err
     assert review.read_bytes() == before
+
+
+# ---------------------------------------------------------------- a running run with a field left out
+
+
+@pytest.mark.parametrize("command", ["runs", "cancel"])
+def test_a_running_run_missing_a_defaulted_field_is_not_rewritten(example: Path, tmp_path: Path, monkeypatch,
+                                                                  capsys, command: str) -> None:
+    """A lenient read would fill ``use_lora`` with its default and `runs`/`cancel` would store the polled
+    status over the file, losing the hand edit; a strict read stops the command with the field named."""
+    set_running(example)
+    path = example / RUN_DIR / "run.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace("use_lora = true\n", ""), encoding="utf-8")
+    before = path.read_bytes()
+    rc, err = _cli(tmp_path, monkeypatch, capsys, *COMMANDS[command])
+    assert rc != 0
+    assert "run.toml" in err and "use_lora" in err
+    assert path.read_bytes() == before

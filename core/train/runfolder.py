@@ -54,6 +54,19 @@ def read_run(folder: Path) -> TrainingRun:
     return _paths(run, project_folder_of(folder), paths.from_stored)
 
 
+def read_run_strict(folder: Path) -> TrainingRun:
+    """Like :func:`read_run`, but every field must be there and of its exact type: for a run.toml that is
+    about to be written back (a run still going is polled and its status stored), so that a hand edit that
+    does not parse stops the command with the file and field named instead of being replaced by defaults."""
+    from core.extract.strict import validate_strict
+
+    path = folder / RUN_TOML
+    data = store.load_toml_dict(path)
+    store.check_schema_version(path, data.pop("schema_version", None))
+    run = validate_strict(path, data, TrainingRun)
+    return _paths(run, project_folder_of(folder), paths.from_stored)
+
+
 def write_run(folder: Path, run: TrainingRun) -> None:
     """Write run.toml with paths inside the project relative to it, so the project can be copied or moved."""
     store.write_toml(folder / RUN_TOML, _paths(run, project_folder_of(folder), paths.to_stored))

@@ -265,17 +265,22 @@ def resolve_run_id(project: Any, text: str) -> str:
     raise BadInput(f"RUN: {text!r} matches {len(found)} runs ({', '.join(found[:5])}); give more of the id")
 
 
-def load_run(project: Any, run_id: str) -> tuple[Path, TrainingRun]:
+def load_run(project: Any, run_id: str, strict: bool = False) -> tuple[Path, TrainingRun]:
+    """The run folder and its run.toml. ``strict`` for a command that may write the file back: a run not yet
+    final is then read strictly (every field, no coercion), so a broken hand edit stops it, file untouched."""
     folder = rf.run_dir(project, run_id)
     if not (folder / rf.RUN_TOML).exists():
         raise BadInput(f"RUN: no run {run_id!r} in {project.folder / 'runs'}")
-    return folder, rf.read_run(folder)
+    run = rf.read_run(folder)
+    if strict and run.status not in rf.FINAL:
+        run = rf.read_run_strict(folder)
+    return folder, run
 
 
 def refresh(project: Any, run_id: str) -> TrainingRun:
     """The run's current status from its backend; run.toml is rewritten when it changed, and the "trained"
     step is marked when the run completed."""
-    folder, run = load_run(project, run_id)
+    folder, run = load_run(project, run_id, strict=True)
     if run.status in rf.FINAL:
         if run.status == "completed":  # finished elsewhere (a Jobs log follower, another process)
             _mark_trained(project)
@@ -319,7 +324,7 @@ def list_runs(project: Any, refresh_running: bool = True) -> list[TrainingRun]:
 
 def cancel(project: Any, run_id: str) -> TrainingRun:
     """Stop the run; returns it canceled (or with its final status if it had already ended)."""
-    folder, run = load_run(project, run_id)
+    folder, run = load_run(project, run_id, strict=True)
     if run.status in rf.FINAL:
         return run
     updated = get_backend(run.backend).cancel(folder, run.model_copy(deep=True))
