@@ -42,8 +42,8 @@ def test_a_learnable_task_gives_a_better_model(tmp_path: Path, monkeypatch: pyte
         def settings(meta) -> None:
             meta.config.generate.pilot_size = 50
             t = meta.config.train
-            t.max_steps, t.learning_rate, t.per_device_train_batch_size = 360, 3e-3, 16
-            t.gradient_accumulation_steps, t.use_lora, t.logging_steps, t.max_length = 1, "no", 40, 128
+            t.max_steps, t.learning_rate, t.per_device_train_batch_size = 150, 3e-3, 16
+            t.gradient_accumulation_steps, t.use_lora, t.logging_steps, t.max_length = 1, "no", 25, 128
             t.warmup_ratio, t.lr_scheduler_type = 0.05, "linear"
             meta.config.evaluate.spot_check_size = 15
 

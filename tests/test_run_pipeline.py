@@ -19,6 +19,9 @@ from tests.fakes.llm_server import FakeLLMServer
 from tests.fakes.schema_faker import fake_instance, wants_schema
 
 ROOT = Path(__file__).resolve().parent.parent
+# secrets the run can see: none may reach a project file, a cache, a log, an export or the output
+CANARIES = {"OPENAI_API_KEY": "sk-fake-test-key-not-secret", "HF_TOKEN": "hf_canaryTokenNotSecret0123456789abcd",
+            "ANTHROPIC_API_KEY": "sk-ant-canary-not-secret-0123456789", "TUNESMITH_JUDGE_API_KEY": "sk-judge-canary-42"}
 
 ARTIFACTS = [
     "project.toml",
@@ -43,11 +46,15 @@ def test_run_approve_all_end_to_end(tmp_path: Path) -> None:
     with FakeLLMServer() as srv:
         srv.on(wants_schema, fake_instance)
         env = {**os.environ, **fake_env(srv.base_url), "TUNESMITH_PROJECTS": str(tmp_path / "projects")}
+        assert env["OPENAI_API_KEY"] == CANARIES["OPENAI_API_KEY"]
+        env.update(CANARIES)
 
         def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
             r = subprocess.run([sys.executable, "-m", "core.cli", *args], capture_output=True, text=True,
                                env=env, input=stdin, cwd=ROOT, timeout=1200)
             assert "Traceback" not in r.stderr, r.stderr[-3000:]
+            for name, secret in CANARIES.items():
+                assert secret not in r.stdout + r.stderr, f"{name} printed by {args[0]}"
             return r
 
         assert cli("new", "Tax Helper", "--task", "help freelancers prepare a quarterly VAT return",
@@ -73,6 +80,12 @@ def test_run_approve_all_end_to_end(tmp_path: Path) -> None:
     assert status["next"]["step"] == "spot_checked"
     for stage in ("extract", "generate", "train"):
         assert status["stages"][stage]["status"] == "done"
-    for path in folder.rglob("*"):  # no secret reaches the project
-        if path.is_file() and path.stat().st_size < 5_000_000:
-            assert b"sk-fake-test-key-not-secret" not in path.read_bytes(), path
+    scanned = 0
+    for path in (tmp_path / "projects").rglob("*"):  # no secret reaches the project: files, caches, logs, exports
+        if path.is_file():
+            data = path.read_bytes()
+            scanned += 1
+            for name, secret in CANARIES.items():
+                assert secret.encode() not in data, f"{name} in {path.relative_to(tmp_path)}"
+    assert scanned > len(ARTIFACTS) + len(EXPORTS)
+    assert any(".sqlite" in p.name for p in folder.rglob("*")), "the response cache was scanned"
