@@ -145,7 +145,7 @@ class HumanRatingScreen(Screen):
                       ratings=ratings, id="human-rater")
         await main.mount(rater)
         rater.focus()
-        plan = state.plan.lines() if state.plan else []
+        plan = state.lines()
         self.query_one("#human-plan", Static).update("\n".join(plan[1:]))
         self.show_status("resumed" if state.rated else "")
         self.refresh_bindings()

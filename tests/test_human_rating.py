@@ -192,6 +192,52 @@ def test_rated_pairs_enter_the_statistics(project: Project) -> None:
     assert not any("human rating" in r for r in decision.pending)
 
 
+def _write_paraphrases(project: Project) -> list[dict]:
+    """One paraphrase of each open request, both models' outputs waiting for a human (as evaluate stores
+    them when no validated judge can score open answers)."""
+    rows = []
+    for e in examples():
+        if not e.id.startswith("open"):
+            continue
+        for role in ("base", "candidate"):
+            r = EvalResult(example_id=f"{e.id}{ef.PARAPHRASE_SEP}1", model_role=role, model=role,
+                           output=f"{role} answer to a rewrite of {e.id}", method="human", pending=True,
+                           flagged=True, detail="pending: needs a human rating (no automated method fits this example)",
+                           category=e.category, difficulty=e.difficulty, kind=e.kind)
+            rows.append({"group": e.id, "input": f"Rephrased: {e.input}", **r.model_dump(mode="json")})
+    ef.write_paraphrase_rows(project, EVAL_ID, rows)
+    return rows
+
+
+def test_paraphrases_waiting_for_a_human_are_rated_after_the_eval_set_and_make_consistency_measurable(
+        project: Project) -> None:
+    paras = _write_paraphrases(project)
+    state = human.load(project)
+    keys = [i.key for i in state.items]
+    n_main = sum(1 for r in results(examples()) if r.pending)
+    assert len(keys) == n_main + len(paras)
+    assert all(not ef.is_paraphrase(k.split(":", 1)[1]) for k in keys[:n_main])  # the eval set first
+    para_item = state.items[n_main]
+    assert para_item.example is not None and para_item.example.input.startswith("Rephrased: ")
+    assert para_item.example.reference.startswith("For case")  # the original's reference
+    _, before, *_ = load_metrics(project, EVAL_ID)
+    assert before.consistency["candidate"] is None
+    # undo of a paraphrase rating puts it back in paraphrases.parquet as pending
+    human.rate(project, EVAL_ID, para_item.key, "bad")
+    assert human.undo(project, EVAL_ID) == para_item.key
+    back = next(r for r in ef.read_paraphrase_rows(project, EVAL_ID)
+                if f"{r['model_role']}:{r['example_id']}" == para_item.key)
+    assert back["pending"] and back["score"] is None and back["group"] and back["input"].startswith("Rephrased")
+    for item in state.items:  # candidate right everywhere but on the rewrite of open00
+        wrong = item.role == "base" or item.example_id == f"open00{ef.PARAPHRASE_SEP}1"
+        human.rate(project, EVAL_ID, item.key, "bad" if wrong else "good")
+    assert human.load(project).todo == []
+    _, after, *_ = load_metrics(project, EVAL_ID)
+    detail = after.consistency_detail["candidate"]
+    assert detail.scored == 12 and detail.measured == 12 and detail.broken == ["open00"]
+    assert after.consistency["candidate"] == pytest.approx(1 / 12)
+
+
 def test_a_spot_check_rating_of_a_pending_output_is_its_human_score(project: Project) -> None:
     state = sc.start(project, EVAL_ID)
     open_item = next(v for v in state.views if v.id.startswith("open"))

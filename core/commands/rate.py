@@ -105,7 +105,7 @@ def rate_from(project: Project, stdin: TextIO, eval_id: str | None = None) -> in
         return 0
     interactive = stdin.isatty()
     print(f"human rating of evaluation {eid}: {len(state.todo)} of {state.total} outputs to rate")
-    for line in state.plan.lines() if state.plan else []:
+    for line in state.lines():
         print(f"  {line}")
     print(f"answer per output: {GRAMMAR}")
     line_no = 0

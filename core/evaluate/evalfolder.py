@@ -47,6 +47,7 @@ JUDGE_VALIDATION = "judge_validation.parquet"
 JUDGE_SUMMARY = "judge.toml"
 PAIRWISE = "pairwise.parquet"
 PARAPHRASES = "paraphrases.parquet"
+PARAPHRASE_SEP = "~p"  # a paraphrase's example id: <original id>~p<n>
 METRICS = "metrics.json"
 COMPARISON = "comparison_analysis.toml"
 SPOT_CHECK = "spot_check.toml"
@@ -256,6 +257,22 @@ def read_results(project, eval_id: str, role: str | None = None) -> list[EvalRes
 def write_results(project, eval_id: str, rows: list[EvalResult]) -> None:
     with project.writing():
         store.write_parquet(path(project, eval_id, RESULTS), rows, EvalResult)
+
+
+def is_paraphrase(example_id: str) -> bool:
+    return PARAPHRASE_SEP in example_id
+
+
+def read_paraphrase_rows(project, eval_id: str) -> list[dict]:
+    """paraphrases.parquet's rows: an EvalResult each, with the paraphrase's ``group`` (its original's id)
+    and ``input``."""
+    p = path(project, eval_id, PARAPHRASES)
+    return store.read_parquet_rows(p) if p.exists() else []
+
+
+def write_paraphrase_rows(project, eval_id: str, rows: list[dict]) -> None:
+    with project.writing():
+        store.write_parquet(path(project, eval_id, PARAPHRASES), rows)
 
 
 def read_judge_validation(project, eval_id: str) -> list[JudgeValidationRow]:

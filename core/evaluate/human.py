@@ -12,6 +12,9 @@ pending detail, for undo) is logged in ``human_ratings.toml``. The results file 
 rated; the log is the history. Nothing else changes until the decision is made again
 (:func:`core.evaluate.run.decide_now`), which recomputes every number from the saved rows.
 
+Paraphrases of eval inputs (``paraphrases.parquet``, what consistency is measured on) that wait for a human
+are rated the same way, queued after the eval set's results.
+
 The queue is fixed the first time: pending requests ordered so that every prefix is a sample in proportion
 to the categories (stopping early still rates a fair sample), both outputs of a request next to each other
 in a seeded order, shown without the model's name (blind). Spot-check ratings of a candidate output that
@@ -32,7 +35,7 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from core.errors import BadInput, StageNotReady
 from core.evaluate import evalfolder as ef
@@ -202,6 +205,17 @@ class RateState:
     def next_index(self) -> int | None:
         return next((k for k, i in enumerate(self.items) if not i.done), None)
 
+    def lines(self) -> list[str]:
+        """How many to rate and why: the eval set's sample plan, then the paraphrases that wait."""
+        out = self.plan.lines() if self.plan else []
+        paras = sum(1 for i in self.todo if ef.is_paraphrase(i.example_id))
+        if paras:
+            if not (self.plan and self.plan.pending_requests):
+                out = ["the eval set's outputs are all scored"]
+            out.append(f"{'then ' if len(out) > 1 else ''}{paras} outputs of paraphrased requests: they measure "
+                       f"consistency (whether a right answer survives rephrasing)")
+        return out
+
 
 def read_ratings(project: "Project", eval_id: str) -> HumanRatings | None:
     from core import store
@@ -229,27 +243,87 @@ def _load_examples(project: "Project") -> list[EvalExample]:
     return project.read_rows(EVAL_SET, EvalExample) if project.exists(EVAL_SET) else []
 
 
+def _para_result(row: dict[str, Any]) -> EvalResult:
+    return EvalResult.model_validate({k: v for k, v in row.items() if k not in ("group", "input")})
+
+
+def _para_queue(para: Sequence[dict[str, Any]], seed: str) -> list[str]:
+    """Keys of the pending paraphrase results (consistency), after the eval set's: by original, both
+    models' outputs of a paraphrase together in a seeded (blind) order."""
+    rng = random.Random(zlib.crc32(f"{seed}:paraphrases".encode()))
+    pending: dict[str, list[str]] = defaultdict(list)
+    for r in para:
+        if r.get("pending"):
+            pending[str(r["example_id"])].append(str(r["model_role"]))
+    keys: list[str] = []
+    for eid in sorted(pending):
+        roles = sorted(pending[eid])
+        rng.shuffle(roles)
+        keys.extend(key_of(role, eid) for role in roles)
+    return keys
+
+
+def _paraphrase_example(original: EvalExample | None, row: dict[str, Any]) -> EvalExample | None:
+    if original is None:
+        return None
+    return original.model_copy(update={"id": str(row["example_id"]), "input": str(row.get("input") or ""),
+                                       "provenance": f"paraphrase of {original.id}"})
+
+
 def load(project: "Project", eval_id: str | None = None) -> RateState:
     """The rating state of an evaluation (the latest completed one by default); the first call fixes and
-    saves the queue. Every pending result is in the queue, and so is every result rated here."""
+    saves the queue. Every pending result is in the queue (the eval set's first, then the paraphrases that
+    measure consistency), and so is every result rated here."""
     eval_id = ef.require_eval(project, eval_id)
     examples = _load_examples(project)
     with project.writing():
         results = ef.read_results(project, eval_id)
+        para = ef.read_paraphrase_rows(project, eval_id)
         book = read_ratings(project, eval_id) or HumanRatings()
         queued = set(book.queue)
-        extra = [k for k in order_queue(examples, results, eval_id) if k not in queued]
+        extra = [k for k in order_queue(examples, results, eval_id) + _para_queue(para, eval_id) if k not in queued]
         if extra or book.started_at is None:
             book.queue = list(book.queue) + extra
             book.started_at = book.started_at or datetime.now(timezone.utc)
             if book.queue:
                 _write_ratings(project, eval_id, book)
-    rows = {key_of(r.model_role, r.example_id): r for r in results}
     by_id = {e.id: e for e in examples}
+    rows = {key_of(r.model_role, r.example_id): (r, by_id.get(r.example_id)) for r in results}
+    for p in para:
+        r = _para_result(p)
+        rows[key_of(r.model_role, r.example_id)] = (r, _paraphrase_example(by_id.get(str(p.get("group"))), p))
     latest = _latest(book)
-    items = [RateItem(k, by_id.get(rows[k].example_id), rows[k], latest.get(k) if not rows[k].pending else None)
+    items = [RateItem(k, rows[k][1], rows[k][0], latest.get(k) if not rows[k][0].pending else None)
              for k in book.queue if k in rows]
     return RateState(eval_id, items, sample_plan(results, project.meta.config.evaluate))
+
+
+def _find(project: "Project", eval_id: str, role: str, example_id: str
+          ) -> tuple[EvalResult, Callable[[EvalResult], None]] | None:
+    """The result of one output and a function that stores its replacement (results.parquet, or
+    paraphrases.parquet for a paraphrase)."""
+    if ef.is_paraphrase(example_id):
+        para = ef.read_paraphrase_rows(project, eval_id)
+        k = next((k for k, r in enumerate(para) if r.get("model_role") == role and r.get("example_id") == example_id),
+                 None)
+        if k is None:
+            return None
+
+        def put_para(new: EvalResult) -> None:
+            para[k] = {"group": para[k].get("group"), "input": para[k].get("input"), **new.model_dump(mode="json")}
+            ef.write_paraphrase_rows(project, eval_id, para)
+
+        return _para_result(para[k]), put_para
+    results = ef.read_results(project, eval_id)
+    i = next((i for i, r in enumerate(results) if r.model_role == role and r.example_id == example_id), None)
+    if i is None:
+        return None
+
+    def put(new: EvalResult) -> None:
+        results[i] = new
+        ef.write_results(project, eval_id, results)
+
+    return results[i], put
 
 
 # ---------------------------------------------------------------- ratings, saved as made
@@ -280,13 +354,12 @@ def rate(project: "Project", eval_id: str, key: str, rating: str, note: str = ""
         raise BadInput(f"rating: must be one of {', '.join(RATINGS)} (got {rating!r})")
     role, example_id = split_key(key)
     with project.writing():
-        results = ef.read_results(project, eval_id)
         book = read_ratings(project, eval_id) or HumanRatings(started_at=datetime.now(timezone.utc))
         latest = _latest(book)
-        idx = next((k for k, r in enumerate(results) if r.model_role == role and r.example_id == example_id), None)
-        if idx is None:
+        found = _find(project, eval_id, role, example_id)
+        if found is None:
             raise BadInput(f"{key}: evaluation {eval_id} has no such result")
-        row = results[idx]
+        row, put = found
         prior = latest.get(key)
         if not row.pending and not (prior is not None and row.detail.startswith(HUMAN_PREFIX)):
             raise BadInput(f"{key}: this output was scored by {row.method.replace('_', ' ')}; only outputs waiting "
@@ -300,9 +373,9 @@ def rate(project: "Project", eval_id: str, key: str, rating: str, note: str = ""
         if key not in book.queue:
             book.queue.append(key)
         _write_ratings(project, eval_id, book)
-        results[idx] = _rated_row(row, rating, (note or "").strip(), source)
-        ef.write_results(project, eval_id, results)
-        return results[idx]
+        new = _rated_row(row, rating, (note or "").strip(), source)
+        put(new)
+        return new
 
 
 def undo(project: "Project", eval_id: str, key: str | None = None, *, source: str | None = "rate") -> str | None:
@@ -322,15 +395,12 @@ def undo(project: "Project", eval_id: str, key: str | None = None, *, source: st
             return None
         gone = book.ratings.pop(pick)
         gone_key = key_of(gone.model_role, gone.example_id)
-        results = ef.read_results(project, eval_id)
-        idx = next((k for k, r in enumerate(results) if key_of(r.model_role, r.example_id) == gone_key), None)
+        found = _find(project, eval_id, gone.model_role, gone.example_id)
         earlier = _latest(book).get(gone_key)
-        if idx is not None and results[idx].detail.startswith(HUMAN_PREFIX):
-            results[idx] = (_rated_row(results[idx], earlier.rating, earlier.note, earlier.source) if earlier
-                            else _pending_row(results[idx], gone))
         _write_ratings(project, eval_id, book)
-        if idx is not None:
-            ef.write_results(project, eval_id, results)
+        if found is not None and found[0].detail.startswith(HUMAN_PREFIX):
+            row, put = found
+            put(_rated_row(row, earlier.rating, earlier.note, earlier.source) if earlier else _pending_row(row, gone))
         return gone_key
 
 

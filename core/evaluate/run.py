@@ -50,7 +50,7 @@ Progress = Callable[[str], None]
 STAGE = "evaluate"
 PARAPHRASE_SAMPLE = 10
 PARAPHRASES_PER_INPUT = 2
-PARAPHRASE_SEP = "~p"
+PARAPHRASE_SEP = ef.PARAPHRASE_SEP
 
 class Paraphrases(BaseModel):
     paraphrases: list[str] = Field(min_length=1, description="the rewrites of the message, each a complete user message",
