@@ -98,6 +98,31 @@ def test_knowledge_and_data_exports_before_any_evaluation(projects_root: Path, m
     assert not list(folder.glob(".*.tmp"))  # atomic writes leave no temp files
 
 
+def test_an_export_whose_source_broke_is_moved_to_stale_and_back_when_fixed(projects_root: Path) -> None:
+    from tests.test_eval_run import add_knowledge, freeze
+
+    project = Project.create("stale-bot", "answer device and billing questions", preset="standard")
+    add_knowledge(project)
+    freeze(project)
+    add_generation_artifacts(project)
+    folder = project.folder / "exports"
+    export(project)
+    earlier = (folder / "generation_report.json").read_bytes()
+    source = project.path(ps.GENERATION_REPORT)
+    good = source.read_bytes()
+    source.write_text("kept = [[[ not toml\n")
+    result = export(project)
+    assert "generation_report.json" in result.unreadable
+    assert not (folder / "generation_report.json").exists()  # exports/ holds only what matches the project
+    assert result.stale["generation_report.json"] == folder / "stale" / "generation_report.json"
+    assert (folder / "stale" / "generation_report.json").read_bytes() == earlier  # nothing lost
+    assert (folder / "knowledge_base.json").exists() and not (folder / "stale" / "knowledge_base.json").exists()
+    source.write_bytes(good)
+    result = export(project)
+    assert not result.unreadable and (folder / "generation_report.json").read_bytes() == earlier
+    assert not (folder / "stale" / "generation_report.json").exists()  # superseded
+
+
 def test_evaluation_exports(projects_root: Path, tiny: Path) -> None:
     from core.evaluate import evalfolder as ef
     from core.evaluate.run import decide_now, evaluate

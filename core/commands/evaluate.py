@@ -221,6 +221,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     for name, why in result.skipped.items():
         print(f"skipped {name}: {why}")
+    for name, where in result.stale.items():
+        print(f"moved the earlier {name} to {where}: it no longer matches the project")
     print(f"{len(result.written)} files in {result.folder}"
           + (f" (evaluation {result.eval_id})" if result.eval_id else "")
           + (f"; {len(result.skipped)} skipped" if result.skipped else ""))

@@ -21,7 +21,9 @@ runs/<id>/model/ or the Hub repo: neither is a file to export.)
 Only files whose source exists are written; every other one is listed as skipped with the reason and
 the command that makes its source. A source that exists but cannot be read (malformed, or a
 ``schema_version`` this tunesmith does not know) is never copied: it is listed in ``unreadable`` too,
-and the command exits 1 naming it. Skill 4's files come from the latest completed evaluation. JSON is
+and the command exits 1 naming it. A copy an earlier export left of a file that is skipped now is moved to
+``exports/stale/`` (so exports/ holds only what matches the project; nothing is deleted), and removed from
+there once the file is exported again. Skill 4's files come from the latest completed evaluation. JSON is
 pretty-printed and written atomically; every string goes through :func:`core.llm.errors.scrub`, so no key
 or token (none should be there) can leave the project.
 """
@@ -60,7 +62,21 @@ class ExportResult:
     skipped: dict[str, str] = field(default_factory=dict)  # file name -> why
     # file name -> why its source exists but cannot be read (also in ``skipped``): the export is incomplete
     unreadable: dict[str, str] = field(default_factory=dict)
+    # file name -> where the copy an earlier export left was moved (exports/stale/): it no longer matches
+    stale: dict[str, Path] = field(default_factory=dict)
     eval_id: str | None = None
+
+
+STALE = "stale"
+
+
+def set_aside(folder: Path, name: str) -> Path:
+    """Move a file an earlier export wrote, whose source is now gone or unreadable, to exports/stale/: a
+    reader of exports/ never takes it for the project's current state, and nothing is lost."""
+    target = folder / STALE / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    (folder / name).replace(target)
+    return target
 
 
 class Skip(Exception):
@@ -385,27 +401,33 @@ def export(project: Any, progress: Callable[[str], None] | None = None) -> Expor
         "eval_set.json": eval_set_records,
         "detailed_results.json": lambda data: detailed_records(data, ev.loaded()[3]),
     }
+    def skip(name: str, why: str, unreadable: bool = False) -> None:
+        result.skipped[name] = why
+        if unreadable:
+            result.unreadable[name] = why
+        for each in (name, COMPANIONS.get(name)):
+            if each and (folder / each).is_file():
+                result.stale[each] = set_aside(folder, each)
+
     with project.writing():
         for name in ALL_FILES:
             try:
                 data = makers[name]()
             except Skip as why:
-                result.skipped[name] = str(why)
+                skip(name, str(why))
                 continue
             except StoreError as exc:  # one broken source must not stop the other exports
-                result.skipped[name] = result.unreadable[name] = f"its source is unreadable: {exc}"
+                skip(name, f"its source is unreadable: {exc}", unreadable=True)
                 continue
             except OSError as exc:  # a text source that is a directory, unreadable, not UTF-8 ...
                 why = exc.strerror or type(exc).__name__
-                result.skipped[name] = result.unreadable[name] = (
-                    f"its source is unreadable: {getattr(exc, 'filename', None) or name}: {why}")
+                skip(name, f"its source is unreadable: {getattr(exc, 'filename', None) or name}: {why}", True)
                 continue
             except UnicodeDecodeError as exc:
-                result.skipped[name] = result.unreadable[name] = (
-                    f"its source is unreadable: it is not UTF-8 text (byte {exc.start})")
+                skip(name, f"its source is unreadable: it is not UTF-8 text (byte {exc.start})", unreadable=True)
                 continue
             except TunesmithError as exc:
-                result.skipped[name] = str(exc)
+                skip(name, str(exc))
                 continue
             target = folder / name
             if name.endswith(".json"):
@@ -418,6 +440,7 @@ def export(project: Any, progress: Callable[[str], None] | None = None) -> Expor
                 write_jsonl(folder / COMPANIONS[name], records)
                 written.append(folder / COMPANIONS[name])
             for path in written:
+                (folder / STALE / path.name).unlink(missing_ok=True)  # superseded by the current one
                 result.written.append(path)
                 if progress is not None:
                     progress(f"wrote {path}")
