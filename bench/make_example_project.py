@@ -621,12 +621,8 @@ SCALE_NOTE = ("illustration: the scale-up stopped at {n} of the {target} example
 def usage(eval_examples, generated, extra: int = 0) -> dict:
     """Requests, tokens and $ cost of generating ``generated`` (and ``extra`` more rejected without a record):
     each request's prompt is the task, the system prompt and SHOTS in-scope eval examples; its completion the
-    records it writes, counted with the core's token counter. The cost is litellm's price for GEN_MODEL."""
-    import os
-
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # the price table shipped with litellm
-    import litellm
-
+    records it writes, counted with the core's token counter. The cost is litellm's price for GEN_MODEL
+    (tests/test_example_project.py checks it against litellm.cost_per_token)."""
     from core.generate.tokenizer import count_tokens_many
 
     shots = [e for e in eval_examples if not e.should_refuse][:SHOTS]
@@ -636,10 +632,20 @@ def usage(eval_examples, generated, extra: int = 0) -> dict:
     requests = math.ceil(n / PER_REQUEST)
     prompt_tokens = requests * sum(prompt)
     completion_tokens = sum(completions) + extra * round(sum(completions) / len(completions))
-    cost_in, cost_out = litellm.cost_per_token(model=GEN_MODEL, prompt_tokens=prompt_tokens,
-                                               completion_tokens=completion_tokens)
+    price = litellm_price(GEN_MODEL)
+    cost = prompt_tokens * price["input_cost_per_token"] + completion_tokens * price["output_cost_per_token"]
     return {"requests": requests, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-            "cost_usd": round(cost_in + cost_out, 4)}
+            "cost_usd": round(cost, 4)}
+
+
+def litellm_price(model: str) -> dict:
+    """``model``'s entry in the price table litellm ships (the one it reads with LITELLM_LOCAL_MODEL_COST_MAP),
+    read without importing litellm (seconds)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("litellm")
+    table = json.loads((Path(spec.origin).parent / "model_prices_and_context_window_backup.json").read_text())
+    return table.get(model) or table[model.split("/", 1)[-1]]
 
 
 def write_data(p, eval_hash: str) -> None:

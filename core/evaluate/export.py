@@ -432,5 +432,7 @@ def export(project: Any, progress: Callable[[str], None] | None = None) -> Expor
             result.written.append(note)
             if progress is not None:
                 progress(f"wrote {note}")
+        elif note.is_file():  # no longer an illustration: its note would say so of real files
+            note.unlink()
     return result
 
