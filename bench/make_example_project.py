@@ -282,6 +282,10 @@ FIXED: list[tuple[str, str, str, str, str, str]] = [
      "Why does this month's invoice have a line called 'Seat adjustment'?",
      "That line is the prorated charge for seats added during the previous cycle. The invoice lists the dates "
      "and the number of seats; from now on they are part of the regular monthly line."),
+    ("invoices", "hard", "edge", "consolidated billing",
+     "Finance wants a single invoice for our three workspaces. Is that possible?",
+     "Yes: an organisation owner can turn on consolidated billing under Organisation → Billing. From the next "
+     "cycle you get one invoice with a line per workspace, paid with the organisation's payment method."),
     ("invoices", "medium", "edge", "correct issued invoices",
      "Our company name is misspelled on last month's invoice. Can it be fixed?",
      "Issued invoices can't be edited, but you can fix the name under Billing → Invoice details and then "
@@ -378,6 +382,8 @@ RUN_ID = "20250312-101500-sft-7f3a"
 EVAL_ID = "20250313-090000-b1c2"
 PILOT_ID = "pilot-20250311-1420"
 T0 = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)  # project created
+ILLUSTRATION = ("written by bench/make_example_project.py without any model run: the interview, data, training log "
+                "and evaluation are scripted to show every file of a finished project")
 WEIGHTS_NOTE = ("model weights are not shipped with the example: runs/{run}/model/ would hold the LoRA adapter; "
                 "retrain with `tunesmith train billing-support`")
 
@@ -522,9 +528,38 @@ def write_knowledge(p) -> None:
 
 
 def eval_rows():
+    """The eval set's rows, their kinds and difficulties relabelled (from the end) to the totals the project's own
+    quota plan asks for (core.extract.quotas: size and out-of-scope share from its settings), so that the set
+    is the one `tunesmith evalset` would have planned for these settings."""
+    from bench.screenshots import BILLING
+    from core.extract.quotas import DEFAULT_DIFFICULTY_SHARES, kind_totals, largest_remainder
+    from core.models.knowledge import DIFFICULTIES
+
+    rows = [list(r) for r in list(BILLING) + EXTRA_EVAL]
+    size, ratio = eval_settings(rows)
+    want = kind_totals(size, ratio)
+    for r in reversed(rows):  # surplus edge cases and look-alikes become common questions
+        have = sum(x[0] == r[0] for x in rows)
+        if r[0] in ("edge", "lookalike") and have > want[r[0]]:
+            r[0] = "common"
+    assert all(sum(x[0] == k for x in rows) == n for k, n in want.items()), want
+    shares = [DEFAULT_DIFFICULTY_SHARES[d] for d in DIFFICULTIES]
+    dwant = dict(zip(DIFFICULTIES, largest_remainder(size, shares)))
+    for r in reversed(rows):
+        count = {d: sum(x[2] == d for x in rows) for d in DIFFICULTIES}
+        short = [d for d in DIFFICULTIES if count[d] < dwant[d]]
+        if short and count[r[2]] > dwant[r[2]]:
+            r[2] = short[0]
+    assert all(sum(x[2] == d for x in rows) == n for d, n in dwant.items()), dwant
+    return [tuple(r) for r in rows]
+
+
+def eval_settings(rows=None) -> tuple[int, float]:
+    """(eval_set_size, out_of_scope_ratio) of the example: its row count and its share of out-of-scope rows."""
     from bench.screenshots import BILLING
 
-    return list(BILLING) + EXTRA_EVAL
+    rows = rows if rows is not None else list(BILLING) + EXTRA_EVAL
+    return len(rows), sum(r[0] == "out_of_scope" for r in rows) / len(rows)
 
 
 def write_eval_set(p):
@@ -573,9 +608,44 @@ def training_examples():
             rows.append(TrainingExample(
                 id=_id("tr", f"{variant}:{text}"), format="sft_conversational", record=record, category=cat,
                 difficulty=diff, kind=kind, strategy="few_shot", model=GEN_MODEL,  # type: ignore[arg-type]
-                prompt_version="gen-v3", exercises=exercises, phase="pilot" if variant == 0 and i % 2 == 0
-                else "scale"))
+                prompt_version="gen-v3", exercises=exercises, phase="pilot" if variant == 0 else "scale"))
     return rows
+
+
+PER_REQUEST = 5  # examples the generator writes per request
+SHOTS = 8  # eval-set examples shown in each few-shot generation prompt
+SCALE_NOTE = ("illustration: the scale-up stopped at {n} of the {target} examples config.generate.target_size asks "
+              "for (the smallest the spec allows), to keep the example small; a real run generates them all")
+
+
+def usage(eval_examples, generated, extra: int = 0) -> dict:
+    """Requests, tokens and $ cost of generating ``generated`` (and ``extra`` more rejected without a record):
+    each request's prompt is the task, the system prompt and SHOTS in-scope eval examples; its completion the
+    records it writes, counted with the core's token counter. The cost is litellm's price for GEN_MODEL
+    (tests/test_example_project.py checks it against litellm.cost_per_token)."""
+    from core.generate.tokenizer import count_tokens_many
+
+    shots = [e for e in eval_examples if not e.should_refuse][:SHOTS]
+    prompt = count_tokens_many([TASK, SYSTEM, *(f"{e.input}\n{e.reference}" for e in shots)])
+    completions = count_tokens_many([json.dumps(g.record, ensure_ascii=False) for g in generated])
+    n = len(generated) + extra
+    requests = math.ceil(n / PER_REQUEST)
+    prompt_tokens = requests * sum(prompt)
+    completion_tokens = sum(completions) + extra * round(sum(completions) / len(completions))
+    price = litellm_price(GEN_MODEL)
+    cost = prompt_tokens * price["input_cost_per_token"] + completion_tokens * price["output_cost_per_token"]
+    return {"requests": requests, "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "cost_usd": round(cost, 4)}
+
+
+def litellm_price(model: str) -> dict:
+    """``model``'s entry in the price table litellm ships (the one it reads with LITELLM_LOCAL_MODEL_COST_MAP),
+    read without importing litellm (seconds)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("litellm")
+    table = json.loads((Path(spec.origin).parent / "model_prices_and_context_window_backup.json").read_text())
+    return table.get(model) or table[model.split("/", 1)[-1]]
 
 
 def write_data(p, eval_hash: str) -> None:
@@ -607,16 +677,30 @@ def write_data(p, eval_hash: str) -> None:
     def fstats(checked: int, passed: int) -> FilterStats:
         return FilterStats(checked=checked, passed=passed)
 
+    from core.generate.filters.leakage import LEAK_THRESHOLD
+    from core.generate.filters.thresholds import resolve
+    from core.generate.tokenizer import count_tokens_many
+    from core.models.knowledge import EvalExample
+    from core.project import EVAL_SET
+
+    eval_examples = p.read_rows(EVAL_SET, EvalExample)
+    resolved = resolve(p.meta.config.generate.quality_thresholds, p.meta.task_type, eval_examples)
+    min_len, max_sim = resolved.thresholds.min_length, resolved.thresholds.diversity_threshold
+    short_tokens = count_tokens_many(["Billing."])[0]
+    assert short_tokens < min_len
+    pilot_usage = usage(eval_examples, [*pilot, *rejected_pilot])
     started = T0 + timedelta(days=1, hours=5)
     pilot_report = GenerationReport(
-        phase="pilot", strategy="few_shot", training_method="sft", requested=len(pilot), generated=len(pilot) + 2,
+        phase="pilot", strategy="few_shot", training_method="sft", requested=p.meta.config.generate.pilot_size,
+        generated=len(pilot) + 2, settings=list(resolved.notes),
         kept=len(pilot), pass_rate=round(len(pilot) / (len(pilot) + 2), 4),
         filters={"structure": fstats(len(pilot) + 2, len(pilot) + 2), "length": fstats(len(pilot) + 2, len(pilot) + 1),
                  "boundaries": fstats(len(pilot) + 1, len(pilot)), "dedup": fstats(len(pilot), len(pilot))},
         categories={c: fstats(sum(e.category == c for e in pilot) + (c == "out_of_scope"),
                               sum(e.category == c for e in pilot)) for c in cats},
         rejections_by_reason={"too_short": 1, "promises_refund": 1}, diversity_mean_similarity=0.41,
-        diversity_max_similarity=0.78, prompt_tokens=18_420, completion_tokens=6_310, cost_usd=0.15, seconds=48.2,
+        diversity_max_similarity=0.78, prompt_tokens=pilot_usage["prompt_tokens"],
+        completion_tokens=pilot_usage["completion_tokens"], cost_usd=pilot_usage["cost_usd"], seconds=48.2,
         retries=1, started_at=started, finished_at=started + timedelta(seconds=52))
     p.write(ps.PILOT_REPORT, pilot_report)
     p.write(ps.PILOT_RUN, ps.PilotRun(
@@ -626,7 +710,7 @@ def write_data(p, eval_hash: str) -> None:
                                                     pass_rate=pilot_report.pass_rate,
                                                     top_reasons=["too_short", "promises_refund"],
                                                     instructions_added=["never say a refund was issued"])],
-        requests=6, failed_requests=0, feedback=["never say a refund was issued"],
+        requests=pilot_usage["requests"], failed_requests=0, feedback=["never say a refund was issued"],
         finished_at=started + timedelta(seconds=52)))
     p.write(ps.PILOT_FEEDBACK, ps.PilotFeedback(filter_instructions=["never say a refund was issued",
                                                                      "answers are two to four sentences"],
@@ -636,7 +720,8 @@ def write_data(p, eval_hash: str) -> None:
                       reason_code="promises_refund", score=0.05, detail="says a refund was issued",
                       category=rejected_pilot[0].category),
         QualityLogRow(example_id=rejected_pilot[1].id, phase="pilot", filter="length", passed=False,
-                      reason_code="too_short", score=1.0, detail="assistant turn has 1 word (minimum 8)",
+                      reason_code="too_short", score=float(short_tokens),
+                      detail=f"assistant turn has {short_tokens} tokens (minimum {min_len})",
                       category=rejected_pilot[1].category)])
     rp.update_summary(p, pilot=pilot_report)
     p.mark("generate", "pilot")
@@ -649,10 +734,12 @@ def write_data(p, eval_hash: str) -> None:
 
     # the scale-up: every example, a handful rejected by the filters on the way
     CLOCK.set(T0 + timedelta(days=1, hours=7))
-    scale_rejects = [("dedup", "near_duplicate", 0.96, "similarity 0.96 to a kept example"),
+    scale_rejects = [("dedup", "near_duplicate", 0.96, f"similarity 0.96 to a kept example (above {max_sim:g})"),
                      ("boundaries", "promises_discount", 0.1, "offers a 10% credit"),
-                     ("length", "too_long", 412.0, "assistant turn has 412 words (maximum 250)"),
-                     ("leakage", "eval_overlap", 0.93, "similarity 0.93 to an eval-set input")]
+                     ("length", "too_short", 4.0, f"assistant turn has 4 tokens (minimum {min_len})"),
+                     ("leakage", "eval_overlap", 0.93,
+                      f"similarity 0.93 to an eval-set input (at least {LEAK_THRESHOLD:g})")]
+    assert 0.96 > max_sim and 4 < min_len and 0.93 >= LEAK_THRESHOLD
     log = [QualityLogRow(example_id=_id("tr", f"scale-rej-{i}"), phase="scale", filter=f, passed=False,
                          reason_code=code, score=score, detail=detail, category=cats[i % len(cats)])
            for i, (f, code, score, detail) in enumerate(scale_rejects)]
@@ -662,21 +749,25 @@ def write_data(p, eval_hash: str) -> None:
     store.write_parquet(p.path(ps.TRAIN_FILE), columns_of(train))
     store.write_parquet(p.path(ps.VALIDATION_FILE), columns_of(val))
     n, gen = len(examples), len(examples) + len(scale_rejects)
+    target = p.meta.config.generate.target_size
+    scale_usage = usage(eval_examples, examples, extra=len(scale_rejects))
     scale_report = GenerationReport(
         phase="scale", strategy="few_shot", training_method="sft", requested=n, generated=gen, kept=n,
+        settings=list(resolved.notes), notes=[SCALE_NOTE.format(n=n, target=target)],
         pass_rate=round(n / gen, 4),
         filters={"structure": fstats(gen, gen), "length": fstats(gen, gen - 1), "boundaries": fstats(gen - 1, gen - 2),
                  "leakage": fstats(gen - 2, gen - 3), "dedup": fstats(gen - 3, n)},
         categories={c: fstats(sum(e.category == c for e in examples) + sum(r.category == c for r in log),
                               sum(e.category == c for e in examples)) for c in cats},
         rejections_by_reason={r.reason_code: 1 for r in log}, diversity_mean_similarity=0.44,
-        diversity_max_similarity=0.79, prompt_tokens=71_930, completion_tokens=24_880, cost_usd=0.59,
-        seconds=212.4, retries=2, started_at=CLOCK.t, finished_at=CLOCK.t + timedelta(minutes=4))
+        diversity_max_similarity=0.79, prompt_tokens=scale_usage["prompt_tokens"],
+        completion_tokens=scale_usage["completion_tokens"], cost_usd=scale_usage["cost_usd"], seconds=212.4, retries=2, started_at=CLOCK.t, finished_at=CLOCK.t + timedelta(minutes=4))
     p.write(ps.SCALE_STATE, ps.ScaleState(
         target=n, pilot_id=PILOT_ID, eval_hash=eval_hash, strategy="few_shot", model=GEN_MODEL, status="complete",
         parts=[ps.PartInfo(name=ps.part_name(1), kept=n, checked=gen, written_at=CLOCK.t + timedelta(minutes=4))],
         kept=n, checked=gen, rejected_by_reason=dict(scale_report.rejections_by_reason),
-        filters=dict(scale_report.filters), categories=dict(scale_report.categories), waves=2, requests=24,
+        filters=dict(scale_report.filters), categories=dict(scale_report.categories), waves=2,
+        requests=scale_usage["requests"],
         prompt_tokens=scale_report.prompt_tokens, completion_tokens=scale_report.completion_tokens,
         cost_usd=scale_report.cost_usd, seconds=scale_report.seconds, runs=1, started_at=CLOCK.t,
         updated_at=CLOCK.t + timedelta(minutes=4)))
@@ -694,42 +785,75 @@ def write_data(p, eval_hash: str) -> None:
 
 
 def write_run(p, n_train: int, n_val: int) -> None:
+    """The training run folder, its figures from the project's own settings: the steps are the trainer's count
+    for the training rows, batch, accumulation and epochs (core.train.plan.steps_for); the learning rate
+    warms up over warmup_ratio of them, then follows the cosine; a row is logged every logging_steps and an
+    evaluation at each epoch's end; throughput is core.train.hardware's for the model on an L4, and the
+    times follow from it and the tokens in the rows."""
     from core import store
+    from core.generate import pipeline_state as ps
+    from core.generate.tokenizer import count_tokens_many
     from core.models.runs import MetricRow, TrainingRun
+    from core.train import hardware as hw
     from core.train import runfolder as rf
+    from core.train.plan import steps_for
     from core.train.runner import format_metric_line
 
-    total = 60
+    t = p.meta.config.train
+    batch, accum, epochs, lr = t.per_device_train_batch_size, t.gradient_accumulation_steps, t.num_train_epochs, t.learning_rate
+    total = steps_for(n_train, batch, accum, epochs, None)
+    per_epoch = total // math.ceil(epochs)
+    warmup = math.ceil(t.warmup_ratio * total)
+    rows_text = [json.dumps(r["messages"], ensure_ascii=False) for r in store.read_parquet_rows(p.path(ps.TRAIN_FILE))]
+    row_tokens = sum(count_tokens_many(rows_text)) / len(rows_text)
+    params_b, tflops = 1.5, 40.0  # Qwen2.5-1.5B; an L4's effective TFLOPS in core.train.hardware's table
+    tps = hw.tokens_per_second(params_b, tflops, lora=True)
+    step_s = batch * accum * row_tokens / tps + 0.25  # compute + the optimizer step and data loading
+    est_hours = hw.estimate_hours(n_train * row_tokens, epochs, params_b, tflops, "sft", True,
+                                  overhead_hours=hw.LOCAL_OVERHEAD_HOURS)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return lr * step / warmup
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
     started = T0 + timedelta(days=2, hours=1, minutes=15)
     at = lambda s: (started + timedelta(seconds=s)).strftime("%H:%M:%S")  # noqa: E731
     config = {"run_id": RUN_ID, "method": "sft", "base_model": BASE_MODEL, "use_lora": True,
-              "lora": {"r": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all-linear"},
+              "lora": {"r": t.lora_r, "alpha": t.lora_alpha, "dropout": t.lora_dropout, "target_modules": "all-linear"},
               "train_file": "data/training_dataset/train.parquet",
               "validation_file": "data/training_dataset/validation.parquet",
-              "max_steps": total, "num_train_epochs": 3, "learning_rate": 2e-4, "lr_scheduler_type": "cosine",
-              "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1, "max_length": 2048,
-              "seed": 42, "output_dir": f"runs/{RUN_ID}/model", "weights_shipped": False}
-    log = [f"{at(0)} tunesmith runner: SFT on {BASE_MODEL}, run {RUN_ID}",
+              "max_steps": total, "num_train_epochs": epochs, "learning_rate": lr,
+              "lr_scheduler_type": t.lr_scheduler_type, "warmup_ratio": t.warmup_ratio,
+              "per_device_train_batch_size": batch, "gradient_accumulation_steps": accum,
+              "logging_steps": t.logging_steps, "max_length": t.max_length,
+              "seed": 42, "output_dir": f"runs/{RUN_ID}/model", "weights_shipped": False,
+              "illustration": ILLUSTRATION}
+    log = [f"{at(0)} NOTE: illustration, {ILLUSTRATION}; no model was trained",
+           f"{at(0)} tunesmith runner: SFT on {BASE_MODEL}, run {RUN_ID}",
            f"{at(2)} torch 2.5.1, transformers 4.48.0, trl 0.14.0; device cuda (NVIDIA L4)",
            f"{at(9)} dataset: {n_train} training rows, {n_val} validation rows; columns messages",
-           f"{at(14)} LoRA r 16, alpha 32, dropout 0.05, target modules all-linear; lr 0.0002 (cosine), "
-           f"batch 4 x 1, {total} steps",
+           f"{at(14)} LoRA r {t.lora_r}, alpha {t.lora_alpha}, dropout {t.lora_dropout}, target modules all-linear; "
+           f"lr {lr:g} ({t.lr_scheduler_type}, warmup {warmup} steps), batch {batch} x {accum}, {total} steps",
            f"{at(21)} training started: {total} steps"]
     rows: list[dict] = []
-    for step in range(5, total + 1, 5):
-        t = 21 + step * 3.1
-        loss = 0.62 + 1.35 * math.exp(-step / 14) + 0.03 * math.sin(step * 1.7)
-        row = {"step": step, "epoch": round(step / (total / 3), 3), "loss": round(loss, 4),
-               "learning_rate": round(2e-4 * (0.5 + 0.5 * math.cos(math.pi * step / total)), 8),
-               "grad_norm": round(1.6 * math.exp(-step / 40) + 0.35, 3), "tokens_per_second": 2650.0 + step % 7,
-               "time": round(t, 3)}
-        rows.append(row)
-        log.append(f"{at(t)} {format_metric_line(row)} of={total}")
-        if step % 20 == 0:
-            ev = {"step": step, "epoch": row["epoch"], "eval_loss": round(loss + 0.07, 4), "time": round(t + 3, 3)}
+    for step in range(1, total + 1):
+        tt = 21 + step * step_s
+        if step % t.logging_steps == 0 or step == total:
+            loss = 0.62 + 1.35 * math.exp(-step / (total / 4)) + 0.03 * math.sin(step * 1.7)
+            row = {"step": step, "epoch": round(step / per_epoch, 3), "loss": round(loss, 4),
+                   "learning_rate": round(lr_at(step), 8),
+                   "grad_norm": round(1.6 * math.exp(-step / 40) + 0.35, 3),
+                   "tokens_per_second": round(batch * accum * row_tokens / step_s, 1), "time": round(tt, 3)}
+            rows.append(row)
+            log.append(f"{at(tt)} {format_metric_line(row)} of={total}")
+        if step % per_epoch == 0:
+            ev_loss = 0.69 + 1.35 * math.exp(-step / (total / 4))
+            ev = {"step": step, "epoch": round(step / per_epoch, 3), "eval_loss": round(ev_loss, 4),
+                  "time": round(tt + 3, 3)}
             rows.append(ev)
-            log.append(f"{at(t + 3)} {format_metric_line(ev)} of={total}")
-    end = 21 + total * 3.1 + 12
+            log.append(f"{at(tt + 3)} {format_metric_line(ev)} of={total}")
+    end = math.ceil(21 + total * step_s + 12)
     log += [f"{at(end)} training finished: {total} steps, final loss {rows[-1].get('eval_loss', 0):.4f} (eval)",
             f"{at(end + 1)} NOTE: {WEIGHTS_NOTE.format(run=RUN_ID)}"]
     folder = rf.run_dir(p, RUN_ID)
@@ -737,15 +861,16 @@ def write_run(p, n_train: int, n_val: int) -> None:
     rf.write_run(folder, TrainingRun(
         run_id=RUN_ID, backend="local", method="sft", base_model=BASE_MODEL, status="completed",
         created_at=started - timedelta(seconds=20), started_at=started, ended_at=started + timedelta(seconds=end),
-        use_lora=True, parameters_b=1.5, estimated_hours=0.1, output_model=f"runs/{RUN_ID}/model",
-        config={"max_steps": total, "learning_rate": 2e-4, "note": WEIGHTS_NOTE.format(run=RUN_ID)}))
+        use_lora=True, parameters_b=params_b, estimated_hours=round(est_hours, 3), output_model=f"runs/{RUN_ID}/model",
+        config={"max_steps": total, "learning_rate": lr, "note": WEIGHTS_NOTE.format(run=RUN_ID),
+                "illustration": ILLUSTRATION}))
     (folder / rf.CONFIG_JSON).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (folder / rf.LOG).write_text("".join(f"{line}\n" for line in log), encoding="utf-8")
     (folder / rf.METRICS_JSONL).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     store.write_parquet(folder / rf.METRICS_PARQUET, [MetricRow(**r) for r in rows], MetricRow)
     (folder / rf.STATUS_JSON).write_text(json.dumps(
         {"status": "completed", "reason": None, "exit_code": 0, "global_step": total,
-         "final_loss": rows[-1].get("eval_loss"), "weights_shipped": False}, indent=2) + "\n", encoding="utf-8")
+         "final_loss": rows[-1].get("eval_loss"), "weights_shipped": False, "illustration": True}, indent=2) + "\n", encoding="utf-8")
     p.mark("train", "planned")
     p.mark("train", "trained")
 
@@ -807,6 +932,23 @@ def write_evaluation(p, examples, eval_hash: str):
     return decision
 
 
+def configure(p) -> None:
+    """The example's own settings, chosen so that its files agree with them: the eval set's size and
+    out-of-scope share are its rows', the framework it follows is enabled, the pilot and target sizes are the
+    smallest the spec allows (the scale-up stops early: see SCALE_NOTE), and training logs every 5 of its
+    steps with no gradient accumulation (a dataset of 100 rows would otherwise take a handful of steps)."""
+    size, ratio = eval_settings()
+    cfg = p.meta.config
+    cfg.extract.eval_set_size = size
+    cfg.extract.out_of_scope_ratio = ratio
+    cfg.extract.framework_mode = "enabled"
+    cfg.generate.framework_mode = True
+    cfg.generate.pilot_size = 50
+    cfg.generate.target_size = 1000
+    cfg.train.gradient_accumulation_steps = 1
+    cfg.train.logging_steps = 5
+
+
 def build(out_root: Path) -> Path:
     from core.evaluate.export import export
     from core.extract.review import verify_frozen
@@ -821,6 +963,8 @@ def build(out_root: Path) -> Path:
         p = Project.create("Billing support", TASK, root=out_root)
         p.meta.created_at = T0
         p.meta.models.base_model = BASE_MODEL
+        p.meta.illustration = ILLUSTRATION
+        configure(p)
         p.save()
         write_knowledge(p)
         examples = write_eval_set(p)

@@ -246,6 +246,7 @@ class Project:
             "labels": list(m.labels),
             "training_method": m.training_method,
             "preset": m.preset,
+            "illustration": m.illustration,
             "current_stage": m.current_stage(),
             "next": {"stage": nxt[0], "step": nxt[1], "hint": m.next_hint()} if nxt else None,
             "stages": {

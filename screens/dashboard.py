@@ -167,8 +167,12 @@ class DashboardScreen(Screen):
     def show_project(self) -> None:
         m = self.project.meta
         task = Text(" ".join(m.task.split()), no_wrap=True, overflow="ellipsis")
+        head = Text(f"{m.slug} · preset {m.preset} · {m.training_method}")
+        if m.illustration:  # the shipped example: its reports are not a real evaluation (core/illustration.py)
+            head = Text.assemble(("Illustration, not a real run · ", "bold"), head)
+            self.query_one("#project-info", Static).tooltip = f"Illustration: {m.illustration}"
         info = Text("\n", no_wrap=True, overflow="ellipsis").join(
-            [Text(f"{m.slug} · preset {m.preset} · {m.training_method}"), task,
+            [head, task,
              task_type_line(m, self.task_type_busy)])
         self.query_one("#project-info", Static).update(info)
         self.query_one(StageList).show(m, rules=self.size.height >= TALL)

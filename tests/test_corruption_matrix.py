@@ -116,9 +116,10 @@ def _toml_line(text: str, pattern: str) -> re.Match[str]:
 
 def _corrupt_toml(path: Path, how: str) -> None:
     text = path.read_text(encoding="utf-8")
-    # a top-level scalar other than schema_version: a number or a boolean (before the first table header)
+    # a top-level scalar other than schema_version and the example's optional illustration mark (absent on
+    # a real project, so leaving it out is no corruption): a number or a boolean (before the first table)
     head = text.split("\n[", 1)[0]
-    m = _toml_line(head, r'^(?!schema_version)(\w+) = (true|false|-?[0-9][0-9.e+-]*|"[^"\n]*")$')
+    m = _toml_line(head, r'^(?!schema_version|illustration)(\w+) = (true|false|-?[0-9][0-9.e+-]*|"[^"\n]*")$')
     if how == "wrong_type":  # a number or boolean written as a string; a string written as a number
         value = "7" if m.group(2).startswith('"') else f'"{m.group(2)}"'
         text = text[:m.start()] + f"{m.group(1)} = {value}" + text[m.end():]

@@ -175,6 +175,9 @@ def test_cli_status_and_export_on_a_copy(copy: Path) -> None:
     assert out.returncode == 0, out.stderr
     status = json.loads(out.stdout)
     assert status["slug"] == SLUG
+    assert "without any model run" in status["illustration"]
+    out = _cli(copy, "status", SLUG)
+    assert out.returncode == 0 and "illustration:" in out.stdout.splitlines()[1], out.stdout
     shutil.rmtree(copy / SLUG / "exports")
     out = _cli(copy, "export", SLUG)
     assert out.returncode == 0, out.stderr
@@ -224,6 +227,7 @@ async def test_app_opens_every_built_screen_at_80x24(copy: Path) -> None:
         await pilot.press("enter")
         await _settle(pilot, lambda: isinstance(app.screen, DashboardScreen))
         no_error()
+        assert "Illustration" in str(app.screen.query_one("#project-info").render())
         for spec in STAGE_SCREENS.values():
             if not spec.is_built():
                 continue
@@ -238,3 +242,157 @@ async def test_app_opens_every_built_screen_at_80x24(copy: Path) -> None:
             await _settle(pilot, lambda: isinstance(app.screen, DashboardScreen), workers=not monitor)
             no_error()
     assert {"interview", "boundaries", "evalset_review", "pilot_review", "spot_check", "report"} <= set(opened)
+
+
+# ---------------------------------------------------------------- the example says it is an illustration
+
+MARKDOWN_REPORTS = ("data/dataset_card.md", "data/training_dataset/README.md")
+TOML_REPORTS = ("data/generation_report.toml",)
+EVAL_TOML_REPORTS = ("decision.toml", "comparison_analysis.toml", "judge_agreement.toml")
+
+
+def _marks(folder: Path) -> dict[str, bool]:
+    """Every report and export of a project folder -> whether it carries the illustration mark."""
+    from core import illustration
+
+    out: dict[str, bool] = {}
+    evals = sorted((folder / "evals").iterdir())
+    md = [folder / r for r in MARKDOWN_REPORTS] + [e / n for e in evals for n in ("evaluation_report.md",
+                                                                                   "spot_check_worksheet.md")]
+    toml_files = [folder / r for r in TOML_REPORTS] + [e / n for e in evals for n in EVAL_TOML_REPORTS]
+    md += [f for f in (folder / "exports").glob("*.md") if f.name != illustration.NOTE_FILE]
+    for f in md:
+        out[str(f.relative_to(folder))] = illustration.is_marked(f.read_text(encoding="utf-8"))
+    for f in toml_files:
+        out[str(f.relative_to(folder))] = store.load_toml_dict(f).get("illustration") is True
+    for f in (folder / "exports").glob("*.json"):
+        data = json.loads(f.read_text(encoding="utf-8"))
+        out[str(f.relative_to(folder))] = data.get("illustration") is True and bool(data.get("illustration_reason"))
+    note = folder / "exports" / illustration.NOTE_FILE
+    jsonl = sorted(f.name for f in (folder / "exports").glob("*.jsonl"))
+    out["exports/ILLUSTRATION.md"] = note.is_file() and all(f"`{n}`" in note.read_text() for n in jsonl)
+    return out
+
+
+def test_every_report_and_export_says_it_is_an_illustration() -> None:
+    from core.models.project import ProjectFile
+
+    meta = store.read_toml(SHIPPED / "project.toml", ProjectFile)
+    assert meta.illustration and "without any model run" in meta.illustration
+    marks = _marks(SHIPPED)
+    assert len(marks) >= 20 and all(marks.values()), [k for k, v in marks.items() if not v]
+    head = (SHIPPED / "evals").glob("*/evaluation_report.md").__next__().read_text(encoding="utf-8")
+    assert head.startswith("> **Illustration**") and "not a real evaluation" in head.splitlines()[0]
+    card = (SHIPPED / "data" / "dataset_card.md").read_text(encoding="utf-8")
+    assert card.startswith("---\n")  # the banner goes after the Hub's YAML front matter
+    run = next((SHIPPED / "runs").iterdir())
+    assert json.loads((run / "status.json").read_text())["illustration"] is True
+    assert "illustration" in (run / "train.log").read_text().splitlines()[0]
+
+
+def test_export_and_decide_keep_the_marks_and_a_real_project_has_none(copy: Path) -> None:
+    from core.evaluate.export import export
+    from core.evaluate.run import decide_now
+    from core.generate.report import update_summary, write_dataset_card
+    from core.project import Project
+
+    p = Project.open(SLUG, copy)
+    decide_now(p)
+    export(p)
+    assert all(_marks(p.folder).values())
+    # the same project, made real: every rewritten file loses the mark
+    p.meta.illustration = None
+    p.save()
+    assert "illustration" not in p.path("project.toml").read_text(encoding="utf-8")
+    write_dataset_card(p, update_summary(p))
+    from core.evaluate import evalfolder as ef
+    from core.evaluate.spot_check import save_agreement
+
+    save_agreement(p, ef.require_eval(p))  # written by the spot-check
+    decide_now(p)
+    result = export(p)
+    assert not any(_marks(p.folder).values()), [k for k, v in _marks(p.folder).items() if v]
+    assert not (p.folder / "exports" / "ILLUSTRATION.md").exists()
+    assert all("illustration" not in json.loads(f.read_text()) for f in result.written if f.suffix == ".json")
+
+
+def test_figures_agree_with_its_own_settings() -> None:
+    import math
+
+    from core.evaluate import evalfolder as ef
+    from core.evaluate import stats
+    from core.extract.quotas import DEFAULT_DIFFICULTY_SHARES, kind_totals, largest_remainder
+    from core.generate import pipeline_state as ps
+    from core.generate.filters.leakage import LEAK_THRESHOLD
+    from core.generate.report import GenerationSummary
+    from core.models.knowledge import DIFFICULTIES, EvalExample, KnowledgeBase
+    from core.models.project import ProjectFile
+    from core.train.plan import steps_for
+
+    meta = store.read_toml(SHIPPED / "project.toml", ProjectFile)
+    cfg = meta.config
+    # skill 1: the eval set is the size and mix its settings plan
+    examples = store.read_parquet(SHIPPED / "knowledge" / "eval_set.parquet", EvalExample)
+    assert len(examples) == cfg.extract.eval_set_size
+    oos = sum(e.kind == "out_of_scope" for e in examples)
+    assert oos / len(examples) == pytest.approx(cfg.extract.out_of_scope_ratio)
+    want = kind_totals(len(examples), cfg.extract.out_of_scope_ratio)
+    assert {k: sum(e.kind == k for e in examples) for k in want} == want
+    shares = [DEFAULT_DIFFICULTY_SHARES[d] for d in DIFFICULTIES]
+    assert [sum(e.difficulty == d for e in examples) for d in DIFFICULTIES] == largest_remainder(len(examples), shares)
+    kb = store.read_toml(SHIPPED / "knowledge" / "knowledge_base.toml", KnowledgeBase)
+    assert (kb.framework_mode == "enabled") == bool(kb.frameworks) == (cfg.extract.framework_mode == "enabled") \
+        == cfg.generate.framework_mode
+    # skill 2: sizes within the spec's ranges, the early stop said; thresholds held; cost from litellm's prices
+    summary = store.read_toml(SHIPPED / ps.GENERATION_REPORT, GenerationSummary)
+    pilot, scale = summary.pilot, summary.scale
+    assert pilot.requested == cfg.generate.pilot_size and pilot.kept <= cfg.generate.pilot_size
+    assert 1000 <= cfg.generate.target_size <= 10000
+    assert scale.kept < cfg.generate.target_size and any(str(cfg.generate.target_size) in n for n in scale.notes)
+    assert sum(summary.splits.values()) == scale.kept
+    setting = next(s for s in scale.settings if s.startswith("diversity_threshold"))
+    threshold = float(setting.split()[1].rstrip(":"))
+    min_len = int(next(s for s in scale.settings if s.startswith("min_length")).split()[1])
+    for rep in (pilot, scale):
+        assert rep.diversity_max_similarity < threshold and rep.diversity_mean_similarity < threshold
+        assert rep.pass_rate == pytest.approx(rep.kept / rep.generated, abs=1e-4)
+    log = store.read_parquet_rows(SHIPPED / ps.QUALITY_LOG)
+    for row in log:
+        if row["filter"] == "dedup":
+            assert row["score"] > threshold
+        elif row["filter"] == "leakage":
+            assert row["score"] >= LEAK_THRESHOLD
+        elif row["filter"] == "length":
+            assert row["score"] < min_len
+    import litellm
+
+    for rep in (pilot, scale):
+        cost = sum(litellm.cost_per_token(model=summary.model, prompt_tokens=rep.prompt_tokens,
+                                          completion_tokens=rep.completion_tokens))
+        assert rep.cost_usd == pytest.approx(cost, abs=1e-4)
+    # skill 3: the steps the trainer would take for these rows and settings, logged as configured
+    run = next((SHIPPED / "runs").iterdir())
+    config = json.loads((run / "config.json").read_text())
+    t = cfg.train
+    n_train = summary.splits["train"]
+    total = steps_for(n_train, t.per_device_train_batch_size, t.gradient_accumulation_steps, t.num_train_epochs, None)
+    assert config["max_steps"] == total and config["gradient_accumulation_steps"] == t.gradient_accumulation_steps
+    assert config["per_device_train_batch_size"] == t.per_device_train_batch_size
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [r["step"] for r in rows if "loss" in r]
+    assert train_steps == [s for s in range(1, total + 1) if s % t.logging_steps == 0 or s == total]
+    assert rows[-1]["epoch"] == math.ceil(t.num_train_epochs)
+    # skill 4: the statistics are the stats functions' on its own per-example scores
+    eid = next((SHIPPED / "evals").iterdir()).name
+    results = store.read_parquet_rows(SHIPPED / "evals" / eid / ef.RESULTS)
+    score = {(r["example_id"], r["model_role"]): r["score"] for r in results}
+    base = [score[(e.id, "base")] for e in examples]
+    cand = [score[(e.id, "candidate")] for e in examples]
+    test = stats.paired_ttest(base, cand)
+    decision = store.load_toml_dict(SHIPPED / "evals" / eid / "decision.toml")
+    assert decision["p_value"] == pytest.approx(test.p, rel=1e-6)
+    report = (SHIPPED / "evals" / eid / "evaluation_report.md").read_text(encoding="utf-8")
+    assert f"t = {test.t:.3f}" in report
+    lo, hi = stats.bootstrap_ci([c - b for b, c in zip(base, cand)])
+    assert f"[{lo * 100:+.1f} pts, {hi * 100:+.1f} pts]" in report
+    assert decision["improvement"] == pytest.approx(sum(cand) / len(cand) - sum(base) / len(base))

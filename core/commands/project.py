@@ -162,6 +162,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     m = project.meta
     print(f"{m.name} ({m.slug})")
+    if m.illustration:
+        print(f"illustration: {m.illustration}; its reports and exports are not a real evaluation")
     print(f"task: {m.task}")
     print(f"task type: {describe(m)}")
     print(f"method {m.training_method} · preset {m.preset}")

@@ -311,10 +311,12 @@ def replaceable(file: Path, model: type | None = None) -> None:
 
 
 def write_decision(project, eval_id: str, decision: Decision) -> None:
+    from core import illustration
+
     target = path(project, eval_id, DECISION)
     with project.writing():
         replaceable(target, Decision)
-        store.write_toml(target, decision)
+        store.write_toml(target, decision.model_copy(update={"illustration": illustration.flag(project)}))
 
 
 def read_json(project, eval_id: str, name: str) -> dict[str, Any] | None:
@@ -334,6 +336,9 @@ def read_json(project, eval_id: str, name: str) -> dict[str, Any] | None:
 
 def write_json(project, eval_id: str, name: str, data: dict[str, Any]) -> None:
     """Pretty JSON (NaN becomes null and infinities "inf"/"-inf": strict JSON has neither)."""
+    from core import illustration
+
+    data = illustration.json_doc(data, project)
     text = json.dumps({"schema_version": store.SCHEMA_VERSION, **_finite(data)}, indent=2, ensure_ascii=False,
                       allow_nan=False, default=_json_default)
     with project.writing():
@@ -354,7 +359,9 @@ def write_toml_dict(project, eval_id: str, name: str, data: dict[str, Any]) -> N
     """A plain dict as TOML (None values dropped: TOML has no null; infinities written as strings)."""
     import tomli_w
 
-    body = {"schema_version": store.SCHEMA_VERSION, **_tomlable(data)}
+    from core import illustration
+
+    body = {"schema_version": store.SCHEMA_VERSION, **_tomlable(illustration.toml_dict(data, project))}
     target = path(project, eval_id, name)
     with project.writing():
         replaceable(target)

@@ -18,6 +18,10 @@ Beside two of them, records that load as people load them (``datasets.load_datas
 (Skill 2's ``training_dataset/`` stays in data/training_dataset/ and skill 3's output is the model itself,
 runs/<id>/model/ or the Hub repo: neither is a file to export.)
 
+An illustration project (project.toml's ``illustration``, the shipped example) gets the mark of
+:mod:`core.illustration` on every file, and ``ILLUSTRATION.md`` beside the JSONL records, which cannot carry
+it; a real project gets neither.
+
 Only files whose source exists are written; every other one is listed as skipped with the reason and
 the command that makes its source. A source that exists but cannot be read (malformed, or a
 ``schema_version`` this tunesmith does not know) is never copied: it is listed in ``unreadable`` too,
@@ -37,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from core import store
+from core import illustration, store
 from core.errors import StoreError, TunesmithError
 from core.evaluate import evalfolder as ef
 
@@ -295,7 +299,7 @@ def _decision(ev: _Eval) -> dict[str, Any]:
         "candidate_model": record.candidate.model,
         "candidate_run": record.candidate.run_id,
         "reasoning": list(decision.rules_fired),
-        **decision.model_dump(mode="json"),
+        **decision.model_dump(mode="json", exclude={"illustration"}),  # the mark goes first (core/illustration)
     }
 
 
@@ -431,9 +435,9 @@ def export(project: Any, progress: Callable[[str], None] | None = None) -> Expor
                 continue
             target = folder / name
             if name.endswith(".json"):
-                write_json(target, data)
+                write_json(target, illustration.json_doc(data, project))
             else:
-                write_text(target, data)
+                write_text(target, illustration.markdown(data, project))
             written = [target]
             if name in COMPANIONS:
                 records = records_of[name](data)
@@ -444,5 +448,14 @@ def export(project: Any, progress: Callable[[str], None] | None = None) -> Expor
                 result.written.append(path)
                 if progress is not None:
                     progress(f"wrote {path}")
+        note = folder / illustration.NOTE_FILE
+        if illustration.reason_of(project) is not None:
+            rows = sorted(p.name for p in folder.iterdir() if p.suffix in (".jsonl", ".parquet"))
+            write_text(note, illustration.note_text(project, rows))
+            result.written.append(note)
+            if progress is not None:
+                progress(f"wrote {note}")
+        elif note.is_file():  # no longer an illustration: its note would say so of real files
+            note.unlink()
     return result
 

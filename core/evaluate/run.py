@@ -411,6 +411,9 @@ def _write_worksheet(project: Any, record: ef.EvalRecord, examples: Sequence[Eva
     src = rp.worksheet_items(project, record.eval_id, examples, results)
     text = rp.worksheet(project.meta.name, project.slug, ef.portable_record(project, record), examples, results,
                         src.items, src.source)
+    from core import illustration
+
+    text = illustration.markdown(text, project)
     with project.writing():
         store.atomic_write_text(ef.path(project, record.eval_id, ef.WORKSHEET), text)
 
@@ -437,6 +440,9 @@ def _write_report(project: Any, record: ef.EvalRecord, metrics: Any, decision: D
         judge=ef.read_toml_dict(project, record.eval_id, ef.JUDGE_SUMMARY),
         agreement=_agreement_line(project, record.eval_id), config=project.meta.config.evaluate,
     )
+    from core import illustration
+
+    text = illustration.markdown(text, project)
     with project.writing():
         store.atomic_write_text(ef.path(project, record.eval_id, ef.REPORT), text)
     return text

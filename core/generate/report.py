@@ -43,6 +43,7 @@ class ValidationSummary(Strict):
 
 
 class GenerationSummary(Strict):
+    illustration: bool | None = None  # true for an illustration project (core/illustration.py)
     model: str = ""
     strategy: str = ""
     strategy_reason: str = ""
@@ -80,6 +81,9 @@ def update_summary(project: Project, **fields: Any) -> GenerationSummary:
             if key == "pilot":  # a new pilot: the review and the later results belong to the old one
                 s.pilot_review = None
             setattr(s, key, value)
+        from core import illustration
+
+        s.illustration = illustration.flag(project)
         s.updated_at = now()
         project.write(ps.GENERATION_REPORT, s)
         return s
@@ -254,7 +258,9 @@ def card_text(project: Project, s: GenerationSummary) -> str:
 
 def write_dataset_card(project: Project, summary: GenerationSummary | None = None) -> str:
     """data/dataset_card.md, and the same text as data/training_dataset/README.md (the Hub's card)."""
-    text = card_text(project, summary or read_summary(project))
+    from core import illustration
+
+    text = illustration.markdown(card_text(project, summary or read_summary(project)), project)
     store.atomic_write_text(project.path(ps.DATASET_CARD), text)
     store.atomic_write_text(project.path(ps.DATASET_DIR) / "README.md", text)
     return text

@@ -87,6 +87,9 @@ class ProjectFile(Strict):
     sft_format: Literal["conversational", "prompt_completion"] = "conversational"
     preset: str = "standard"
     created_at: datetime = Field(default_factory=now)
+    # set only on an illustration (the shipped example, written by a script without any model run): why it
+    # is one. Its reports and exports then say so (core/illustration.py); absent for a real project.
+    illustration: str | None = None
     models: ModelRoles = Field(default_factory=ModelRoles)
     config: Config = Field(default_factory=Config)
     stages: dict[str, StageState] = Field(default_factory=_default_stages)

@@ -192,3 +192,5 @@ class Decision(Strict):
     missing_why: dict[str, str] = Field(default_factory=dict)
     weight_covered: float | None = None
     improvement_unit: Literal["points", "percent"] | None = None
+    # true when the project is an illustration (core/illustration.py); not written for a real project
+    illustration: bool | None = None
