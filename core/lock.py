@@ -11,6 +11,10 @@ Within a process the lock is re-entrant and shared: every :class:`ProjectLock` o
 ``Project`` objects, a screen's and its worker's) shares one hold and one depth. A child made by
 ``fork`` does not inherit the hold: its copy of the file is closed and its registry emptied (the parent
 keeps the lock).
+
+A CLI command runs inside :func:`kept_until_done`: its first write takes the lock and it keeps it to the
+command's end, so nobody writes between two of its writes; the terminal app holds it for as long as a
+project is open (``Project.hold_lock``).
 """
 
 from __future__ import annotations
@@ -45,13 +49,15 @@ class _Hold:
 
 _HOLDS: dict[str, _Hold] = {}
 _GUARD = threading.RLock()
+_KEEP = 0  # inside kept_until_done(): a lock released to depth 0 stays taken until the block ends
 
 
 def _after_fork_in_child() -> None:
     """A forked child shares the parent's open lock files: close its copies (the parent's lock stays)
     and forget the holds, so the child never takes itself for the writer."""
-    global _GUARD
+    global _GUARD, _KEEP
     _GUARD = threading.RLock()
+    _KEEP = 0
     for hold in _HOLDS.values():
         try:
             os.close(hold.fd)
@@ -133,6 +139,34 @@ def _record(fd: int) -> None:
         pass
 
 
+@contextmanager
+def kept_until_done() -> Iterator[None]:
+    """Within the block, a project lock once taken stays taken until the block ends (a CLI command:
+    from its first write to its end), so no other tunesmith can step in between two of its writes."""
+    global _KEEP
+    with _GUARD:
+        _KEEP += 1
+    try:
+        yield
+    finally:
+        with _GUARD:
+            _KEEP -= 1
+            if not _KEEP:
+                for key, hold in list(_HOLDS.items()):
+                    if hold.depth <= 0 and hold.pid == os.getpid():
+                        del _HOLDS[key]
+                        _let_go(hold)
+
+
+def _let_go(hold: _Hold) -> None:
+    try:
+        os.ftruncate(hold.fd, 0)  # no stale 'pid host' for the next reader
+    except OSError:
+        pass
+    _unlock(hold.fd)
+    os.close(hold.fd)
+
+
 class ProjectLock:
     """The writer lock of a project folder (re-entrant, shared by every ProjectLock of that folder in a
     process). ``acquire`` never waits: another process's hold is a :class:`LockedError` naming it."""
@@ -156,7 +190,8 @@ class ProjectLock:
     @property
     def held_here(self) -> bool:
         """This process holds the lock (through this or another ProjectLock of the same folder)."""
-        return self.depth > 0
+        with _GUARD:
+            return self._mine() is not None
 
     def acquire(self) -> None:
         with _GUARD:
@@ -175,7 +210,7 @@ class ProjectLock:
                 os.close(fd)
                 raise LockedError(
                     f"{self.path.parent.name} is in use by another tunesmith ({holder_text(self.path)}); "
-                    f"close the project there first (the lock ends when that process ends)"
+                    f"close the project there or let that command finish (the lock ends when that process does)"
                 )
             _record(fd)
             _HOLDS[self._key()] = _Hold(fd, 1, os.getpid())
@@ -185,16 +220,13 @@ class ProjectLock:
             hold = self._mine()
             if hold is None:
                 return
+            if hold.depth <= 0:
+                return  # kept (kept_until_done) after its last release
             hold.depth -= 1
-            if hold.depth > 0:
+            if hold.depth > 0 or _KEEP:
                 return
             del _HOLDS[self._key()]
-            try:
-                os.ftruncate(hold.fd, 0)  # no stale 'pid host' for the next reader
-            except OSError:
-                pass
-            _unlock(hold.fd)
-            os.close(hold.fd)
+            _let_go(hold)
 
     @contextmanager
     def held(self) -> Iterator[None]:

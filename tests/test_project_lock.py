@@ -185,6 +185,21 @@ def test_reentrant_and_shared_by_every_project_of_the_folder(projects_root: Path
     assert (a.folder / ".lock").read_text() == "", "released: no holder recorded"
 
 
+def test_a_command_keeps_the_lock_from_its_first_write_to_its_end(projects_root: Path) -> None:
+    from core.lock import kept_until_done
+
+    p = Project.create("Billing Bot", "answer billing questions", root=projects_root)
+    with kept_until_done():
+        p.read(INTERVIEW, Interview) if p.exists(INTERVIEW) else None
+        assert not locked_elsewhere(p.folder), "reading takes no lock"
+        p.mark("extract", "persona")
+        assert p.locked_here and locked_elsewhere(p.folder), "kept between two writes"
+        with Project.open("billing-bot", projects_root).writing():
+            pass
+        assert locked_elsewhere(p.folder)
+    assert not p.locked_here and not locked_elsewhere(p.folder)
+
+
 FORKER = r"""
 import os, sys, time
 from pathlib import Path
