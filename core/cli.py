@@ -68,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _robust_stdin()
     try:
         _check_text_arguments(args)
-        return int(func(args) or 0)
+        from core.lock import kept_until_done
+
+        with kept_until_done():  # a project's lock, once a write took it, stays taken until the command ends
+            return int(func(args) or 0)
     except TunesmithError as exc:
         print(f"tunesmith {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code

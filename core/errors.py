@@ -37,6 +37,11 @@ class LockedError(TunesmithError):
     """Another live process holds the project's lock."""
 
 
+class InterviewChanged(TunesmithError):
+    """knowledge/interview.toml changed on disk since this session read it (another tunesmith that did
+    not hold the lock, or a hand edit): nothing was written over it; reload the session and go on."""
+
+
 class ProjectNotFound(BadInput):
     pass
 

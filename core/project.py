@@ -16,6 +16,7 @@ from typing import Iterator, TypeVar
 from pydantic import BaseModel
 
 from core import store
+from core.lock import ProjectLock
 from core.errors import BadInput, ProjectNotFound, StoreError
 from core.models.config import TASK_TYPES, TRAINING_METHODS
 from core.models.presets import DEFAULT_PRESET, get_preset
@@ -80,7 +81,8 @@ class Project:
     def __init__(self, folder: Path, meta: ProjectFile):
         self.folder = Path(folder)
         self.meta = meta
-        self._lock = store.ProjectLock(self.folder)
+        self._lock = ProjectLock(self.folder)
+        self._long_hold = False  # hold_lock() was called and not yet released
         self._gitignore_checked = False
 
     # ------------------------------------------------------------ lifecycle
@@ -159,20 +161,39 @@ class Project:
         return cls(folder, meta)
 
     def delete(self) -> None:
-        with self.writing():
-            pass  # fails clearly if another process holds the lock
-        shutil.rmtree(self.folder)
+        with self.writing():  # fails clearly if another process holds the lock; removed while held
+            shutil.rmtree(self.folder)
+        self.release_lock()
 
     # ------------------------------------------------------------ locking and saving
 
     @contextmanager
     def writing(self) -> Iterator["Project"]:
-        """Hold the project's lock for a group of writes (re-entrant)."""
+        """Hold the project's lock for a group of writes (re-entrant; shared with every Project of this
+        folder in this process). Another process's hold is a LockedError naming its pid and host."""
         with self._lock.held():
             if not self._gitignore_checked:  # an older project gets one the first time it is written
                 self._gitignore_checked = True
                 write_gitignore(self.folder)
             yield self
+
+    def hold_lock(self) -> None:
+        """Take the lock for as long as the project is open (the TUI: until release_lock), so that no
+        other process writes under this one's in-memory state. LockedError if another process has it."""
+        if not self._long_hold:
+            self._lock.acquire()
+            self._long_hold = True
+
+    def release_lock(self) -> None:
+        """End the hold hold_lock took (safe to call twice, or without one)."""
+        if self._long_hold:
+            self._long_hold = False
+            self._lock.release()
+
+    @property
+    def locked_here(self) -> bool:
+        """This process holds the project's lock (a long hold or a group of writes under way)."""
+        return self._lock.held_here
 
     def save(self) -> None:
         with self.writing():

@@ -11,14 +11,13 @@ import os
 import socket
 import tempfile
 import tomllib
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import tomli_w
 from pydantic import BaseModel, ValidationError
 
-from core.errors import LockedError, StoreError
+from core.errors import StoreError
 
 SCHEMA_VERSION = 1
 M = TypeVar("M", bound=BaseModel)
@@ -294,85 +293,3 @@ def open_sqlite(path: Path, create_table: str):
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(create_table)
     return db
-
-
-# ---------------------------------------------------------------- lock
-
-
-class ProjectLock:
-    """A ``.lock`` file holding ``pid host``: one writer per project.
-
-    Re-entrant within a process. A lock left by a dead process on this host is stale and is taken over.
-    """
-
-    def __init__(self, folder: Path):
-        self.path = Path(folder) / ".lock"
-        self.depth = 0
-
-    def holder(self) -> tuple[int, str] | None:
-        try:
-            text = self.path.read_text().strip()
-        except FileNotFoundError:
-            return None
-        try:
-            pid_s, host = text.split(maxsplit=1)
-            return int(pid_s), host
-        except ValueError:
-            return (-1, "?")
-
-    def _is_stale(self, pid: int, host: str) -> bool:
-        return pid <= 0 or process_gone(pid, host)
-
-    def acquire(self) -> None:
-        if self.depth:
-            self.depth += 1
-            return
-        me = f"{os.getpid()} {socket.gethostname()}\n"
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                held = self.holder()
-                if held is None:
-                    continue
-                pid, host = held
-                if pid == os.getpid() and host == socket.gethostname():
-                    break  # our own lock from an earlier open in this process
-                if self._is_stale(pid, host):
-                    try:
-                        self.path.unlink()
-                    except FileNotFoundError:
-                        pass
-                    continue
-                raise LockedError(
-                    f"{self.path.parent.name} is in use by another tunesmith (pid {pid} on {host}); "
-                    f"close it first, or delete {self.path} if that process is gone"
-                ) from None
-            else:
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(me)
-                break
-        else:
-            raise LockedError(f"could not take the lock {self.path}")
-        self.depth = 1
-
-    def release(self) -> None:
-        if not self.depth:
-            return
-        self.depth -= 1
-        if self.depth:
-            return
-        held = self.holder()
-        if held and held[0] == os.getpid():
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                pass
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        self.acquire()
-        try:
-            yield
-        finally:
-            self.release()

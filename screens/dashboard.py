@@ -128,6 +128,7 @@ class DashboardScreen(Screen):
     def __init__(self, project: Project, created: bool = False) -> None:
         super().__init__()
         self.project = project
+        self.opened = project  # the Project whose lock hold (if any) ends when this screen closes
         self.created = created
         self.title = project.meta.name
         self.sub_title = "dashboard"
@@ -149,6 +150,9 @@ class DashboardScreen(Screen):
         yield StageList(id="stages")
         yield Static(id="next-step")
         yield KeyBar()
+
+    def on_unmount(self) -> None:
+        self.opened.release_lock()  # closing the project lets another tunesmith write it
 
     def on_mount(self) -> None:
         self.query_one("#warnings", Static).display = False

@@ -140,6 +140,18 @@ class ArtifactsDrafted(Message):
         self.next_hint = next_hint
 
 
+class Resynced(Message):
+    """The transcript changed on disk and the session read it again (nothing was written over it)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+RESYNC_TEXT = ("↻ the interview changed on disk (answers given elsewhere, or a hand edit) and was read again; "
+               "nothing was lost, but your last step was not saved: give it again if it is still needed")
+
+
 class Nudge(Message):
     """Nothing changed (e.g. back on the first question): say so."""
 
@@ -310,48 +322,56 @@ class InterviewScreen(Screen):
         with self.lock:
             session = InterviewSession.open(self.project)
             self.session = session
-            if session.finished:
-                self.post_done(session, first_time=False)
-            elif session.persona is None:
-                self.post_personas(session)
-            else:
-                self.post_current(session, echo=f"resuming the interview as {session.persona.role}")
+            self.post_state(session)
 
     @background("interview")
     def propose(self, force: bool) -> None:
+        from core.errors import InterviewChanged
+
         session = self.require_session()
         with self.lock:
-            session.propose_personas(force=force)
-            self.post_personas(session)
+            try:
+                session.propose_personas(force=force)
+                self.post_personas(session)
+            except InterviewChanged:
+                self.resync(session)
 
     @background("interview")
     def advance(self, op: str, arg: Any = None) -> None:
         """One step of the interview (saved at once), then fetch the question that follows."""
+        from core.errors import InterviewChanged
+
         session = self.require_session()
         with self.lock:
-            echo = ""
-            if op == "choose":
-                echo = f"interviewing as persona {arg}: {session.choose_persona(arg).role}"
-            elif op == "edit":
-                n, fields = arg
-                session.edit_persona(n, **fields)
-                echo = f"interviewing as persona {n}: {session.choose_persona(n).role} (edited)"
-            elif op == "pick":
-                q = session.pick(arg)
-                echo = f"✓ {q.id} saved: {q.answer}"
-            elif op == "answer":
-                q = session.answer(arg)
-                echo = f"✓ {q.id} saved: {q.answer}"
-            elif op == "skip":
-                q = session.skip()
-                echo = f"↷ {q.id} skipped"
-            elif op == "back":
-                q = session.back()
-                if q is None:
-                    self.post_message(Nudge("this is the first question: nothing to go back to"))
-                    return
-                echo = f"↶ back to {q.id}: answer it again"
-            self.post_current(session, echo=echo)
+            try:
+                self._advance(session, op, arg)
+            except InterviewChanged:  # written elsewhere meanwhile: take that up, write nothing over it
+                self.resync(session)
+
+    def _advance(self, session: "InterviewSession", op: str, arg: Any) -> None:
+        echo = ""
+        if op == "choose":
+            echo = f"interviewing as persona {arg}: {session.choose_persona(arg).role}"
+        elif op == "edit":
+            n, fields = arg
+            session.edit_persona(n, **fields)
+            echo = f"interviewing as persona {n}: {session.choose_persona(n).role} (edited)"
+        elif op == "pick":
+            q = session.pick(arg)
+            echo = f"✓ {q.id} saved: {q.answer}"
+        elif op == "answer":
+            q = session.answer(arg)
+            echo = f"✓ {q.id} saved: {q.answer}"
+        elif op == "skip":
+            q = session.skip()
+            echo = f"↷ {q.id} skipped"
+        elif op == "back":
+            q = session.back()
+            if q is None:
+                self.post_message(Nudge("this is the first question: nothing to go back to"))
+                return
+            echo = f"↶ back to {q.id}: answer it again"
+        self.post_current(session, echo=echo)
 
     @background("interview-draft")
     def draft(self) -> None:
@@ -370,6 +390,21 @@ class InterviewScreen(Screen):
             self.post_message(ArtifactsDrafted(True, artifacts.note, self.project.meta.next_hint()))
 
     # helpers the workers call (in their thread, holding the lock)
+
+    def post_state(self, session: "InterviewSession", echo: str = "") -> None:
+        """Show where the session stands: the summary, the personas, or the current question."""
+        if session.finished:
+            self.post_done(session, first_time=False, echo=echo)
+        elif session.persona is None:
+            self.post_personas(session)
+        else:
+            self.post_current(session, echo=echo or f"resuming the interview as {session.persona.role}")
+
+    def resync(self, session: "InterviewSession") -> None:
+        """The transcript changed on disk (InterviewChanged): read it again, say so, show where it is."""
+        session.reload()
+        self.post_message(Resynced(RESYNC_TEXT))
+        self.post_state(session, echo=RESYNC_TEXT)
 
     def require_session(self) -> "InterviewSession":
         if self.session is None:
@@ -507,6 +542,9 @@ class InterviewScreen(Screen):
                                      "d drafts again; b opens the boundary editor, which drafts them too.")
             self.say("drafting failed")
         self.refresh_bindings()
+
+    def on_resynced(self, message: Resynced) -> None:
+        self.notify(message.text, title="Interview read again", severity="warning", timeout=10)
 
     def on_nudge(self, message: Nudge) -> None:
         self.set_busy(None)

@@ -1,17 +1,15 @@
-"""The store: atomic writes, schema versions, clear errors that name file and field, the lock."""
+"""The store: atomic writes, schema versions, clear errors that name file and field (the lock:
+tests/test_project_lock.py)."""
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from core import store
-from core.errors import LockedError, StoreError
+from core.errors import StoreError
 from core.models.knowledge import EvalExample, ScopeBoundaries, Statement
 from core.project import PROJECT_TOML, Project, list_projects
 
@@ -28,7 +26,7 @@ def test_create_open_roundtrip(projects_root: Path) -> None:
     again = Project.open("billing-bot", projects_root)
     assert again.meta == p.meta
     assert Project.open("Billing Bot", projects_root).slug == "billing-bot"
-    assert not (p.folder / ".lock").exists(), "the lock is released after the write"
+    assert not p.locked_here, "the lock is released after the write (tests/test_project_lock.py: the lock)"
 
 
 def test_list_and_delete(projects_root: Path) -> None:
@@ -154,43 +152,6 @@ def test_empty_parquet_keeps_columns(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
     assert "input" in pq.read_schema(path).names
-
-
-def test_lock_keeps_second_writer_out(projects_root: Path) -> None:
-    p = make(projects_root)
-    code = (
-        "import sys, time; from core.project import Project;"
-        f"p = Project.open('billing-bot', {str(projects_root)!r});"
-        "p._lock.acquire(); print('locked', flush=True); time.sleep(30)"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                             cwd=Path(__file__).resolve().parent.parent)
-    try:
-        assert child.stdout.readline().strip() == "locked"
-        with pytest.raises(LockedError, match=rf"in use by another tunesmith \(pid {child.pid}"):
-            p.save()
-    finally:
-        child.kill()
-        child.wait()
-    # the holder died without releasing: the lock is stale and is taken over
-    assert (p.folder / ".lock").exists()
-    p.save()
-    assert not (p.folder / ".lock").exists()
-
-
-def test_stale_lock_from_dead_pid_is_taken_over(projects_root: Path) -> None:
-    p = make(projects_root)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (p.folder / ".lock").write_text(f"{dead.pid} {socket.gethostname()}\n")
-    p.save()
-
-
-def test_lock_from_other_host_is_respected(projects_root: Path) -> None:
-    p = make(projects_root)
-    (p.folder / ".lock").write_text("12345 some-other-host\n")
-    with pytest.raises(LockedError, match="some-other-host"):
-        p.save()
 
 
 def test_stage_state_moves_and_undo_cascades(projects_root: Path) -> None:

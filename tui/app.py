@@ -91,12 +91,17 @@ class TunesmithApp(App[None]):
     # ------------------------------------------------------------ navigation
 
     def open_project(self, slug: str, created: bool = False) -> None:
-        """The project's dashboard; ``created``: just made, so it says what was inferred (task type)."""
+        """The project's dashboard; ``created``: just made, so it says what was inferred (task type).
+
+        The app holds the project's lock for as long as the dashboard is open (the dashboard releases it
+        when it closes): no other tunesmith writes under the screens' in-memory state. A project another
+        process has open is not opened; the error names that process (pid and host)."""
         from core.project import Project
         from screens.dashboard import DashboardScreen
 
         try:
             project = Project.open(slug, self.projects_root)
+            project.hold_lock()
         except Exception as exc:
             self.report_error(exc, "Could not open the project")
             return

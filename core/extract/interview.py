@@ -21,13 +21,14 @@ resumes at the question where it stopped::
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any, Callable, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, field_validator
 
 from core import prompts
-from core.errors import BadInput
+from core.errors import BadInput, InterviewChanged
 from core.extract import question_bank
 from core.extract.frameworks import (
     FRAMEWORK_QUESTION,
@@ -149,7 +150,9 @@ class InterviewSession:
         self._notify = notify
         self.llm_calls = 0
         self._misses = 0  # consecutive model replies with no usable candidate
-        self.interview: Interview = project.read_or(INTERVIEW, Interview) or Interview()
+        self.interview: Interview = Interview()
+        self._on_disk: str | None = None  # fingerprint of interview.toml as this session last read or wrote it
+        self._read()
         cfg = project.meta.config.extract
         self.max_questions = cfg.max_questions
         self.min_questions = min(cfg.min_questions, cfg.max_questions)
@@ -181,8 +184,34 @@ class InterviewSession:
         out, self.notices = self.notices, []
         return out
 
+    def _read(self) -> None:
+        # the fingerprint first: a write landing between the two reads makes a later save resync, never
+        # overwrite
+        self._on_disk = file_fingerprint(self.project.path(INTERVIEW))
+        self.interview = self.project.read_or(INTERVIEW, Interview) or Interview()
+
     def save(self) -> None:
-        self.project.write(INTERVIEW, self.interview)
+        """Write the transcript, unless it changed on disk since this session read it: then
+        InterviewChanged (the file is left as it is; :meth:`reload` takes it up)."""
+        path = self.project.path(INTERVIEW)
+        with self.project.writing():
+            if file_fingerprint(path) != self._on_disk:
+                raise InterviewChanged(
+                    f"{path}: changed on disk since this interview read it (another tunesmith or a hand edit); "
+                    f"nothing was written over it: the interview is read again from the file")
+            self.project.write(INTERVIEW, self.interview)
+            self._on_disk = file_fingerprint(path)
+
+    def changed_on_disk(self) -> bool:
+        return file_fingerprint(self.project.path(INTERVIEW)) != self._on_disk
+
+    def reload(self) -> None:
+        """Read the transcript again from disk, dropping this session's unsaved change (after
+        InterviewChanged)."""
+        self._read()
+        self._misses = 0
+        if self.interview.offline:
+            self.gateway = None
 
     @property
     def offline(self) -> bool:
@@ -557,6 +586,15 @@ class InterviewSession:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def file_fingerprint(path: Any) -> str | None:
+    """What a file holds, as a digest (None: no file); equal digests mean nobody wrote it in between."""
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
+    except FileNotFoundError:
+        return None
 
 
 def transcript(interview: Interview) -> str:
