@@ -4,7 +4,8 @@
   dataset validated; below it the last generation report (pass rate per filter and per category,
   rejections by reason, tokens, cost, timings);
 - **p** runs the pilot, **s** scales up (the projected cost, time and requests first, in a confirmation;
-  refused when over the budget cap), **r** resumes an interrupted scale-up (or one whose dataset is not
+  refused when over the budget cap; over a finished dataset the dialog asks to replace it, as
+  ``--replace`` does, and the old one is put back if the new run does not finish), **r** resumes an interrupted scale-up (or one whose dataset is not
   ready for training, e.g. refusals short of the plan), **v** opens the pilot review, **d** the optional
   review of the scale-up's random sample, **x** clears the prompt adjustments earlier pilots left for the
   generator (after a confirmation);
@@ -91,10 +92,11 @@ class FeedbackCleared(Message):
 
 
 class ProjectionReady(Message):
-    def __init__(self, projection: Any, resume: bool) -> None:
+    def __init__(self, projection: Any, resume: bool, replaces: int = 0) -> None:
         super().__init__()
         self.projection = projection
         self.resume = resume
+        self.replaces = replaces  # examples of the finished dataset a new scale-up would replace (0: none)
 
 
 # ---------------------------------------------------------------- the screen
@@ -194,7 +196,11 @@ class GenerationScreen(Screen):
         from core.generate import pipeline_scale as sc
         from core.generate.strategy import strategy_for
 
+        from core.generate import previous
+
         project = self.project
+        with project.writing():  # an earlier replacement that was killed: the old dataset goes back first
+            previous.recover(project)
         project.reload()
         if not project.meta.is_done("generate", "pilot_approved"):
             raise StageNotReady("the pilot is not approved yet: v opens the pilot review")
@@ -218,7 +224,7 @@ class GenerationScreen(Screen):
             sc.check_budget(proj)
         except sc.BudgetTooLow as exc:
             raise sc.BudgetTooLow(f"Scale-up refused: over the budget cap.\n\n{proj.describe()}\n\n{exc}") from exc
-        self.post_message(ProjectionReady(proj, resume))
+        self.post_message(ProjectionReady(proj, resume, 0 if resume else previous.finished_rows(project)))
 
     @background("gen-feedback")
     def clear_feedback_worker(self) -> None:
@@ -231,7 +237,7 @@ class GenerationScreen(Screen):
         self.post_message(FeedbackCleared(cleared))
 
     @background("gen-scale")
-    def run_scale_worker(self, resume: bool) -> None:
+    def run_scale_worker(self, resume: bool, replace: bool = False) -> None:
         from core.generate import pipeline as pl
         from core.generate.pipeline_scale import run_scale
 
@@ -239,7 +245,7 @@ class GenerationScreen(Screen):
         gw = pl.default_gateway(project)
         try:
             report = run_scale(project, gw, target=None if resume else self.scale_target, resume=resume,
-                               progress=self._progress)
+                               progress=self._progress, replace=replace)
         finally:
             gw.close()
         from core.llm.usage import money
@@ -291,17 +297,25 @@ class GenerationScreen(Screen):
             return
         from tui.dialogs import ConfirmDialog
 
+        replaces = message.replaces
+
         def answered(yes: bool | None) -> None:
             if yes:
-                self.start_scale(resume=False)
+                self.start_scale(resume=False, replace=bool(replaces))
             else:
-                self.set_status("scale-up not started")
+                self.set_status("scale-up not started" + ("; the finished dataset is untouched" if replaces else ""))
                 self.refresh_bindings()
 
         self.set_status(proj.describe())
         self.refresh_bindings()
-        self.app.push_screen(ConfirmDialog(projection_question(proj), yes="Scale up", no="Not now",
-                                           title="Start the scale-up?"), answered)
+        if replaces:  # never replace a finished dataset without saying so
+            question = (f"The finished dataset ({replaces:,} examples) will be replaced. It is set aside and put "
+                        f"back if the new scale-up does not finish.\n\n{projection_question(proj)}")
+            dialog = ConfirmDialog(question, yes="Replace it", no="Keep it", title="Replace the finished dataset?")
+        else:
+            dialog = ConfirmDialog(projection_question(proj), yes="Scale up", no="Not now",
+                                   title="Start the scale-up?")
+        self.app.push_screen(dialog, answered)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         """Let the App show the error (the message bubbles on); put the screen back in a usable state."""
@@ -469,7 +483,7 @@ class GenerationScreen(Screen):
         self.refresh_bindings()
         self.project_worker(resume)
 
-    def start_scale(self, resume: bool) -> None:
+    def start_scale(self, resume: bool, replace: bool = False) -> None:
         if self.busy:
             return
         self.busy = "scale"
@@ -478,7 +492,7 @@ class GenerationScreen(Screen):
                   else self.scale_target or (self.snapshot.target_size if self.snapshot else 0))
         self.start_live(f"{'resuming' if resume else 'starting'} the scale-up to {target} examples…", target or None)
         self.refresh_bindings()
-        self.run_scale_worker(resume)
+        self.run_scale_worker(resume, replace)
 
     def action_review(self) -> None:
         if self.busy not in ("", "loading"):

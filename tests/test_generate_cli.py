@@ -116,6 +116,9 @@ def test_pilot_review_and_scale_from_the_cli(fake_llm, capsys, monkeypatch, proj
     code, out, _ = run(capsys, monkeypatch, "generate", "helpdesk", "--resume")  # finished: harmless
     assert code == 0 and "dataset: 30 examples" in out
     code, out, err = run(capsys, monkeypatch, "generate", "helpdesk", "--scale", "--target", "20", "--yes")
+    assert code == 1 and "--replace" in err  # a finished dataset is replaced only when that is confirmed
+    code, out, err = run(capsys, monkeypatch, "generate", "helpdesk", "--scale", "--target", "20", "--yes",
+                         "--replace")
     assert code == 0 and "dataset: 20 examples" in out  # a finished scale-up may be replaced
 
 

@@ -137,6 +137,26 @@ async def test_scale_shows_the_projection_then_runs(fake_llm, projects_root: Pat
         assert "Scale-up done: 60 examples" in text(screen, "#gen-stage")
         assert screen.query_one("#gen-bar", ProgressBar).progress == 60
 
+        # a second scale-up would replace the finished dataset: the dialog says so, "n" keeps it
+        before = project.path(ps.TRAIN_FILE).read_bytes()
+        screen.scale_target = 20
+        await pilot.press("s")
+        await settle(pilot, app)
+        assert isinstance(app.screen, ConfirmDialog)
+        assert app.screen.title_text == "Replace the finished dataset?"
+        assert "finished dataset (60 examples) will be replaced" in app.screen.question
+        await pilot.press("n")
+        await settle(pilot, app)
+        assert app.screen is screen and "finished dataset is untouched" in text(screen, "#gen-status")
+        assert project.path(ps.TRAIN_FILE).read_bytes() == before
+        await pilot.press("s")
+        await settle(pilot, app)
+        await pilot.press("y")
+        await settle(pilot, app)
+        assert app.screen is screen, app.screen
+        assert "Scale-up done: 20 examples" in text(screen, "#gen-stage")
+        assert not project.exists("data/.previous")
+
 
 # ---------------------------------------------------------------- a finished scale-up, written directly
 

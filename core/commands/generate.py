@@ -1,5 +1,10 @@
-"""`tunesmith generate NAME --pilot | --scale [--target N] [--budget USD] [--yes] [--restart] | --resume |
---push REPO_ID` and the pilot spot-check behind `tunesmith review NAME pilot`."""
+"""`tunesmith generate NAME --pilot | --scale [--target N] [--budget USD] [--yes] [--restart] [--replace] |
+--resume | --push REPO_ID` and the pilot spot-check behind `tunesmith review NAME pilot`.
+
+A scale-up over a finished dataset (data/training_dataset) needs ``--replace``, or a "y" to the question
+asked in a terminal; ``--yes`` answers only "start the scale-up?", never that one, and a script (stdin
+not a terminal) is refused with the flag named. The old dataset is set aside and put back unless the new
+one is finalised (core/generate/previous.py)."""
 
 from __future__ import annotations
 
@@ -32,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=float, metavar="USD", help="raise (or set) the generation budget cap; saved")
     p.add_argument("--yes", action="store_true", help="start the scale-up without asking")
     p.add_argument("--restart", action="store_true", help="with --scale: discard an unfinished scale-up")
+    p.add_argument("--replace", action="store_true",
+                   help="with --scale: replace a finished dataset (set aside, and put back if the new run "
+                        "does not finish); --yes does not imply it")
     p.add_argument("--public", action="store_true", help="with --push: make the repo public")
     jsonout.add_flag(p)
     p.set_defaults(func=cmd_generate)
@@ -48,6 +56,10 @@ def _next(project: Project) -> str:
 
 def _paused(project: Project, exc: Exception) -> int:
     print(f"tunesmith generate: {exc}", file=sys.stderr)
+    if getattr(exc, "previous_restored", None) is not None:
+        print(f"tunesmith generate: once fixed, start the replacement again with: tunesmith generate "
+              f"{project.slug} --scale --replace", file=sys.stderr)
+        return 1
     print(f"tunesmith generate: progress is saved; once fixed, resume with: tunesmith generate {project.slug} "
           f"--resume", file=sys.stderr)
     return 1
@@ -249,9 +261,17 @@ def _scale(project: Project, args: argparse.Namespace, stdin: TextIO) -> int:
     from core.generate import pipeline_scale as sc
     from core.generate.strategy import strategy_for
 
+    from core.generate import previous
+
+    restored = previous.recover(project)
+    if restored is not None:
+        print(f"an earlier replacement of the dataset did not finish: the previous dataset ({restored.rows:,} "
+              f"examples) is back in {project.path('data/training_dataset')}")
     project.reload()
     if not project.meta.is_done("generate", "pilot_approved"):
         raise StageNotReady(f"the pilot is not approved yet: tunesmith review {project.slug} pilot")
+    if args.replace and not args.scale:
+        raise BadInput("--replace: only with --scale (a resumed run continues its own dataset)")
     state = sc.load_state(project)
     if args.scale and state is not None and state.status != "complete" and not args.restart:
         raise StageNotReady(
@@ -259,6 +279,17 @@ def _scale(project: Project, args: argparse.Namespace, stdin: TextIO) -> int:
             f"{project.slug} --resume, or start over with --scale --restart")
     if args.resume and state is None:
         raise StageNotReady(f"there is no scale-up to resume: tunesmith generate {project.slug} --scale")
+    replace = bool(args.replace)
+    rows = previous.finished_rows(project) if args.scale else 0
+    if rows and not replace:  # before anything is read, spent or deleted
+        if not stdin.isatty():
+            raise previous.refusal(project, rows)
+        replace = _confirm(stdin, f"{project.path('data/training_dataset')} holds a finished dataset ({rows:,} "
+                                  f"examples); replace it? (it is set aside and put back if the new run does "
+                                  f"not finish)")
+        if not replace:
+            print("scale-up not started; the finished dataset is untouched")
+            return 1
     gw = pl.default_gateway(project)
     try:
         pl.check_ready(project)
@@ -272,7 +303,7 @@ def _scale(project: Project, args: argparse.Namespace, stdin: TextIO) -> int:
             return 1
         try:
             report = sc.run_scale(project, gw, target=args.target, resume=args.resume, restart=args.restart,
-                                  budget_usd=args.budget, progress=_print_event)
+                                  budget_usd=args.budget, progress=_print_event, replace=replace)
         except (CircuitOpen, BudgetExceeded) as exc:
             return _paused(project, exc)
     finally:

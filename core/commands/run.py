@@ -162,7 +162,9 @@ def _scale(project: Project, args: argparse.Namespace) -> int:
     if args.target:
         argv += ["--target", str(args.target)]
     state = project.folder / "data" / "scale" / "state.toml"
-    if state.exists() and not project.meta.is_done("generate", "scale"):
+    finished = (project.folder / "data" / "training_dataset" / "train.parquet").exists()
+    if state.exists() and (not project.meta.is_done("generate", "scale") or finished):
+        # a finished dataset that is not validated yet is continued, never replaced without a --replace
         argv = ["generate", project.slug, "--resume"]
     return _cli(*argv)
 

@@ -26,6 +26,7 @@ from typing import Any
 from core.errors import BadInput, StageNotReady, TunesmithError
 from core.generate import pipeline as pl
 from core.generate import pipeline_state as ps
+from core.generate import previous
 from core.generate.pipeline_parts import load_parts, load_state, part_size, reconcile, scale_dir
 from core.generate.pipeline_projection import BudgetTooLow, Projection, check_budget, projection
 from core.generate.pipeline_run import ScaleRun as _Run
@@ -87,24 +88,29 @@ def check_target(target: int | None) -> None:
 
 async def arun_scale(project: Project, gateway: Any = None, *, target: int | None = None, resume: bool = False,
                      restart: bool = False, budget_usd: float | None = None, progress: pl.Progress | None = None,
-                     embedder: Any = None, tokenizer: Any = None) -> GenerationReport:
+                     embedder: Any = None, tokenizer: Any = None, replace: bool = False) -> GenerationReport:
     """Scale up to ``target`` (default config target_size) kept examples, then finalise the dataset.
 
     ``resume``: continue the interrupted run. ``restart``: discard an unfinished run and start over.
     ``budget_usd``: the generation budget cap (default config budget_usd); the run refuses to start when
-    the projection exceeds it, and pauses (BudgetExceeded) if spending reaches it. The project's lock is
-    held for the whole run."""
+    the projection exceeds it, and pauses (BudgetExceeded) if spending reaches it. ``replace``: a new
+    (not resumed) run may replace a finished dataset; without it :class:`previous.DatasetExists` stops the
+    run before anything is touched. The old dataset is set aside and put back unless the new one is
+    finalised (:mod:`core.generate.previous`). The project's lock is held for the whole run."""
     with project.writing():
+        restored = previous.recover(project)
+        if restored is not None:
+            pl.say(progress, "scale", f"an earlier replacement did not finish: the previous dataset "
+                                      f"({restored.rows:,} examples) is back in {project.path(ps.DATASET_DIR)}")
         return await _arun_scale(project, gateway, target=target, resume=resume, restart=restart,
-                                 budget_usd=budget_usd, progress=progress, embedder=embedder, tokenizer=tokenizer)
+                                 budget_usd=budget_usd, progress=progress, embedder=embedder, tokenizer=tokenizer,
+                                 replace=replace)
 
 
 async def _arun_scale(project: Project, gateway: Any, *, target: int | None, resume: bool, restart: bool,
                       budget_usd: float | None, progress: pl.Progress | None, embedder: Any,
-                      tokenizer: Any) -> GenerationReport:
+                      tokenizer: Any, replace: bool) -> GenerationReport:
     from core.generate import dataset as ds
-    from core.generate.filters.chain import build_context
-    from core.generate.generator import Generator
     from core.generate.strategy import strategy_for
 
     check_target(target)
@@ -133,11 +139,14 @@ async def _arun_scale(project: Project, gateway: Any, *, target: int | None, res
         raise TunesmithError(
             f"a scale-up is in progress ({state.kept}/{state.target} kept): continue it with "
             f"tunesmith generate {project.slug} --resume, or start over with --scale --restart")
+    replacing = 0 if resume else previous.finished_rows(project)
+    if replacing and not replace:
+        raise previous.refusal(project, replacing)
     strategy = strategy_for(project)
     own_gw = gateway is None
     budget = budget_usd if budget_usd is not None else cfg.budget_usd
     gw = pl.default_gateway(project) if own_gw else gateway
-    ctx = None
+    ctx_box: list[Any] = []  # the filter context, once built (its embedder is closed at the end)
     try:
         model = pl.check_llm(project, gw, strategy)
         if resume:
@@ -154,38 +163,83 @@ async def _arun_scale(project: Project, gateway: Any, *, target: int | None, res
                           fresh=not resume)
         check_budget(proj)  # before anything is deleted or spent
         if not resume:
-            _start_fresh(project)
-            state = _new_state(project, target, eval_hash, strategy, model)
+            if replacing:
+                previous.set_aside(project)
+                pl.say(progress, "scale", f"the finished dataset ({replacing:,} examples) is set aside in "
+                                          f"{project.path(previous.PREVIOUS_DIR)} until the new one is finalised")
+            try:
+                _start_fresh(project)
+                state = _new_state(project, target, eval_hash, strategy, model)
+            except BaseException as exc:
+                _put_back(project, exc, progress, replacing)
+                raise
         assert state is not None
-        if budget is not None:  # the gateway pauses the run once the rest of the budget is spent
-            gw.budget_usd = gw.spent_usd + max(0.0, budget - proj.spent_usd)
-        state.status, state.pause_reason, state.runs = "running", "", state.runs + 1
-        project.write(ps.SCALE_STATE, state)
-        fb = pl.load_feedback(project)
-        ctx = build_context(project, gw, embedder=embedder, tokenizer=tokenizer)
-        notes = [*await pl.run_notes(project, ctx, gw, strategy), *pl.expire_feedback(fb, ctx)]
-        pl.save_feedback(project, fb)
-        generator = Generator(project, gw, strategy, feedback=fb.lines(), avoid=[])
-        generator.avoid = ctx.avoid  # the diversity filter's near-misses: "avoid these" in the prompts
-        if kept:
-            ds.remember_kept(ctx, kept)
-        pl.say(progress, "scale", f"scale-up to {state.target} examples" + (f" (resuming: {state.kept} kept in "
-               f"{len(state.parts)} parts)" if resume else "") + f" · parts of ~{part_size(state.target)} · "
-               f"strategy {strategy.name} · model {model}")
-        prior = pilot_pass_rate(project)
-        for note in notes:
-            pl.say(progress, "scale", f"note: {note}")
-        pl.say(progress, "scale", "thresholds: " + "; ".join(pl.settings_of(ctx)))
-        run = _Run(project, gw, generator, ctx, state, prior, progress, kept)
-        await run.run()
-        run.save("complete")
-        return ds.finalise(project, state, load_parts(project), progress=progress, tokenizer=ctx.tokenizer,
-                           notes=notes, settings=pl.settings_of(ctx))
+        try:
+            report = await _generate(project, gw, state, resume=resume, kept=kept, proj=proj, budget=budget,
+                                     progress=progress, embedder=embedder, tokenizer=tokenizer,
+                                     strategy=strategy, model=model, ctx_out=ctx_box)
+        except BaseException as exc:
+            _put_back(project, exc, progress, replacing)
+            raise
+        if replacing:
+            previous.discard(project)
+        return report
     finally:
+        ctx = ctx_box[0] if ctx_box else None
         if embedder is None and ctx is not None and ctx.embedder is not None:
             ctx.embedder.close()
         if own_gw:
             gw.close()
+
+
+def _put_back(project: Project, exc: BaseException, progress: pl.Progress | None, replacing: int) -> None:
+    """The replacement did not finish: the previous dataset goes back (the error says so)."""
+    if not replacing:
+        return
+    note = previous.restore(project)
+    if note is None:
+        return
+    what = (f"the previous dataset ({note.rows:,} examples) is back in {project.path(ps.DATASET_DIR)}; the "
+            f"unfinished replacement was discarded")
+    exc.previous_restored = note  # type: ignore[attr-defined]
+    if isinstance(exc, TunesmithError) and exc.args:
+        exc.args = (f"{exc.args[0]}; {what}", *exc.args[1:])
+    pl.say(progress, "scale", what)
+
+
+async def _generate(project: Project, gw: Any, state: ScaleState, *, resume: bool, kept: list[Any], proj: Projection,
+                    budget: float | None, progress: pl.Progress | None, embedder: Any, tokenizer: Any,
+                    strategy: Any, model: str, ctx_out: list[Any]) -> GenerationReport:
+    """The run itself, once its state is in place: generate, then finalise."""
+    from core.generate import dataset as ds
+    from core.generate.filters.chain import build_context
+    from core.generate.generator import Generator
+
+    if budget is not None:  # the gateway pauses the run once the rest of the budget is spent
+        gw.budget_usd = gw.spent_usd + max(0.0, budget - proj.spent_usd)
+    state.status, state.pause_reason, state.runs = "running", "", state.runs + 1
+    project.write(ps.SCALE_STATE, state)
+    fb = pl.load_feedback(project)
+    ctx = build_context(project, gw, embedder=embedder, tokenizer=tokenizer)
+    ctx_out.append(ctx)
+    notes = [*await pl.run_notes(project, ctx, gw, strategy), *pl.expire_feedback(fb, ctx)]
+    pl.save_feedback(project, fb)
+    generator = Generator(project, gw, strategy, feedback=fb.lines(), avoid=[])
+    generator.avoid = ctx.avoid  # the diversity filter's near-misses: "avoid these" in the prompts
+    if kept:
+        ds.remember_kept(ctx, kept)
+    pl.say(progress, "scale", f"scale-up to {state.target} examples" + (f" (resuming: {state.kept} kept in "
+           f"{len(state.parts)} parts)" if resume else "") + f" · parts of ~{part_size(state.target)} · "
+           f"strategy {strategy.name} · model {model}")
+    prior = pilot_pass_rate(project)
+    for note in notes:
+        pl.say(progress, "scale", f"note: {note}")
+    pl.say(progress, "scale", "thresholds: " + "; ".join(pl.settings_of(ctx)))
+    run = _Run(project, gw, generator, ctx, state, prior, progress, kept)
+    await run.run()
+    run.save("complete")
+    return ds.finalise(project, state, load_parts(project), progress=progress, tokenizer=ctx.tokenizer,
+                       notes=notes, settings=pl.settings_of(ctx))
 
 
 def pilot_pass_rate(project: Project) -> float:

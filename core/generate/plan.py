@@ -13,7 +13,11 @@ For ``n`` examples (every rounding exact, every cell an integer, the cells sum t
 4. Each (kind, row, difficulty) count is cut into cells of at most :data:`CELL_SIZE`, and each cell gets one
    thing to exercise, round-robin from an offset chosen by ``seed``: common cells a competency the model must
    ALWAYS show (else a WILL statement, else the category), edge cells an edge case of the taxonomy, refusal
-   cells their WILL NOT statement.
+   cells their WILL NOT statement. Cells with the same key are merged, so the plan has at most
+   kinds × rows × difficulties × exercises cells whatever ``n`` is.
+
+The planning is arithmetic: its time and memory grow with the number of cells, never with ``n`` (a
+target of 10^12 plans in milliseconds; the cut into cells of :data:`CELL_SIZE` is counted, not built).
 """
 
 from __future__ import annotations
@@ -99,21 +103,32 @@ def split_cells(
         k = 0
         for r, (row, row_total) in enumerate(zip(row_names, matrix)):
             for diff, count in zip(DIFFICULTIES, row_total):
-                while count > 0:
-                    take = min(count, cell_size)
-                    if kind == "refusal":
-                        what = will_not[r]
-                    elif pool:
-                        what = pool[(start + k) % len(pool)]
-                    elif kind == "common":
-                        what = f"a typical {row} request answered well"
-                    else:
-                        what = GENERIC_EDGE
-                    cells.append(Cell(kind, row, diff, take, what))
-                    count -= take
-                    k += 1
+                if count <= 0:
+                    continue
+                pieces = -(-count // cell_size)  # cells of at most cell_size, each its own exercise
+                if kind == "refusal" or not pool:
+                    what = (will_not[r] if kind == "refusal" else
+                            f"a typical {row} request answered well" if kind == "common" else GENERIC_EDGE)
+                    cells.append(Cell(kind, row, diff, count, what))
+                else:
+                    cells.extend(Cell(kind, row, diff, take, pool[(start + k + o) % len(pool)])
+                                 for o, take in _round_robin(count, pieces, len(pool), cell_size))
+                k += pieces
     assert sum(c.count for c in cells) == n, (sum(c.count for c in cells), n)
     return _merge(cells)
+
+
+def _round_robin(count: int, pieces: int, pool: int, cell_size: int) -> list[tuple[int, int]]:
+    """``count`` cut into ``pieces`` cells of ``cell_size`` (the last one takes the rest), dealt
+    round-robin over ``pool`` exercises: (offset in the pool, examples) for each offset dealt to, in
+    the order first dealt. Arithmetic, so a cell count of any size costs O(pool), not O(count)."""
+    last = count - (pieces - 1) * cell_size
+    out = []
+    for o in range(min(pool, pieces)):
+        times = (pieces - 1 - o) // pool + 1  # pieces j < pieces with j % pool == o
+        take = times * cell_size - ((cell_size - last) if (pieces - 1) % pool == o else 0)
+        out.append((o, take))
+    return out
 
 
 def _merge(cells: list[Cell]) -> list[Cell]:

@@ -6,6 +6,7 @@ from core.llm.errors import (
     CircuitOpen,
     LLMError,
     LLMNotConfigured,
+    ReplyTooLarge,
     StructuredOutputError,
     scrub,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "LLMError",
     "LLMNotConfigured",
     "ModelChoice",
+    "ReplyTooLarge",
     "ROLES",
     "StructuredOutputError",
     "describe",

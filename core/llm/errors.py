@@ -58,6 +58,11 @@ class BudgetExceeded(LLMError):
     """The run spent its budget cap; it pauses instead of spending more."""
 
 
+class ReplyTooLarge(LLMError):
+    """A reply longer than the call can have asked for (see core.llm.gateway.reply_limit): not retried,
+    since asking again gets the same; the call counts as failed with this reason."""
+
+
 class CircuitOpen(LLMError):
     """The provider keeps failing; calls are refused until someone fixes it and resumes."""
 

@@ -6,6 +6,13 @@ concurrency when its requests time out (:mod:`core.llm.limiter`). Calls to a pro
 (no ``api_base``) keep timeouts as plain transient failures. At the first call to a local
 OpenAI-compatible server the gateway asks it how many requests it serves at once (llama.cpp's
 ``total_slots``, :mod:`core.llm.local_server`) and never runs more than that.
+
+A reply is at most :func:`reply_limit` characters (max(64 KB, max_tokens × 16), 1 MB without
+max_tokens): a longer one raises :class:`ReplyTooLarge`, is not retried (asking again gets the same),
+counts as a failed call with that reason, and is dropped at once. The limit is enforced as soon as
+litellm hands the reply over: litellm (through the OpenAI SDK and httpx) reads the whole body before
+that, so one oversized reply still passes through memory once, per call in flight; what the limit
+prevents is such replies being kept, quoted back, cached or retried.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from pydantic import BaseModel
 from core.llm import structured as so
 from core.llm.backend import Pricing, hint_for, load_litellm
 from core.llm.cache import ResponseCache, request_key
-from core.llm.errors import BudgetExceeded, CircuitOpen, LLMError, LLMNotConfigured, StructuredOutputError, scrub
+from core.llm.errors import (BudgetExceeded, CircuitOpen, LLMError, LLMNotConfigured, ReplyTooLarge,
+                             StructuredOutputError, scrub)
 from core.llm.limiter import AdaptiveLimiter, CircuitBreaker
 from core.llm.local_server import NO_SLOT_INFO, is_local, probe_slots
 from core.llm.settings import ModelChoice, check_role, key_env_for, not_configured_hint, resolve
@@ -64,6 +72,33 @@ class EmptyReply(Exception):
 STALL_GRACE_S = 60.0  # a stall is declared this long after a call's timeout, without any success
 RESERVE_COMPLETION_TOKENS = 1024  # the reply a call without max_tokens is budgeted for
 REASK_ECHO_CHARS = 4000  # of an invalid reply, what a re-ask sends back
+
+
+REPLY_FLOOR_CHARS = 64 * 1024  # the least any reply may be
+REPLY_CHARS_PER_TOKEN = 16  # far above any tokenizer's characters per token
+REPLY_DEFAULT_CHARS = 1024 * 1024  # a call without max_tokens
+
+
+def reply_limit(max_tokens: int | None) -> int:
+    """The longest reply (characters of content) a call with this ``max_tokens`` accepts."""
+    if not max_tokens:
+        return REPLY_DEFAULT_CHARS
+    return max(REPLY_FLOOR_CHARS, int(max_tokens) * REPLY_CHARS_PER_TOKEN)
+
+
+def reply_size(response: Any) -> int:
+    """Characters of every choice's content, reasoning and tool-call arguments."""
+    size = 0
+    for choice in getattr(response, "choices", None) or []:
+        message = getattr(choice, "message", None)
+        for part in (getattr(message, "content", None), getattr(message, "reasoning_content", None)):
+            if isinstance(part, str):
+                size += len(part)
+        for call in getattr(message, "tool_calls", None) or []:
+            args = getattr(getattr(call, "function", None), "arguments", None)
+            if isinstance(args, str):
+                size += len(args)
+    return size
 
 
 def reask_echo(text: str) -> str:
@@ -337,10 +372,23 @@ class Gateway:
         if choice.api_base and choice.provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
             extra["api_key"] = "no-key"  # a local OpenAI-compatible server without auth
 
+        limit = reply_limit(request.get("max_tokens"))
+
         async def call() -> Any:
             response = await litellm.acompletion(**request, **extra, timeout=self.timeout_s, max_retries=0)
             if not (getattr(response, "choices", None) or []):
                 raise EmptyReply(f"{choice.model} answered without a reply (no choices in the response)")
+            size = reply_size(response)
+            if size > limit:
+                usage = getattr(response, "usage", None)  # what it cost is still spent
+                self.usage.record(stage, prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                                  completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+                                  cost_usd=self.pricing.cost(response, choice.model))
+                del response  # dropped now, not kept alive by the error's traceback
+                raise ReplyTooLarge(
+                    f"{role} call to {choice.model}: the reply was {size:,} characters, over the limit of "
+                    f"{limit:,} (max(64 KB, max_tokens × {REPLY_CHARS_PER_TOKEN}); 1 MB without max_tokens); "
+                    f"not retried: check the model's max_tokens and stop settings")
             return response
 
         label = f"{role} call to {choice.model}"
@@ -349,7 +397,7 @@ class Gateway:
         try:
             response = await (limiter or self.limiter).run(
                 call, label=label, priority=priority, timeouts_are_backpressure=bool(choice.api_base))
-        except CircuitOpen:
+        except (CircuitOpen, ReplyTooLarge):
             raise
         except LLMError as exc:
             hint = hint_for(exc.status, str(exc), choice)

@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, TypeVar
 
-from core.llm.errors import CircuitOpen, LLMError, scrub
+from core.llm.errors import CircuitOpen, LLMError, ReplyTooLarge, scrub
 
 T = TypeVar("T")
 
@@ -406,6 +406,8 @@ class AdaptiveLimiter:
                         await asyncio.sleep(self.backoff(attempt - 1))
                     continue
                 self.breaker.record_failure(failure.message)
+                if isinstance(exc, ReplyTooLarge):  # its own message says what to change
+                    raise
                 tries = f" after {attempt + 1} attempts" if attempt else ""
                 raise LLMError(f"{label} failed{tries}: {failure.message}", status=failure.status) from None
             self.pacer.record(time.monotonic() - started)

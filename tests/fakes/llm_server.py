@@ -33,7 +33,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 Reply = Any  # str | dict | list | BaseModel | Callable[[dict], str | dict | list | BaseModel]
-FAULTS = ("latency", "rate_limit", "server_error", "timeout", "malformed_json", "truncated", "no_choices")
+FAULTS = ("latency", "rate_limit", "server_error", "timeout", "malformed_json", "truncated", "no_choices",
+          "huge_reply")
 
 
 @dataclass
@@ -253,6 +254,8 @@ class FakeLLMServer:
             text = fault.params.get("text", '{"a": 1,')
         elif fault is not None and fault.kind == "truncated":
             text, finish = text[: len(text) // 2], "length"
+        elif fault is not None and fault.kind == "huge_reply":  # a runaway reply of ``size`` characters
+            text = "x" * int(fault.params.get("size", 20 * 1024 * 1024))
         body = self._completion(request, text, finish)
         if fault is not None and fault.kind == "no_choices":
             body["choices"] = []
