@@ -61,3 +61,20 @@ def test_select_keeps_each_cell_to_its_quota_and_places_examples_of_an_earlier_p
     examples = [Ex("common")] * 95 + [Ex("refusal", "out_of_scope", exercises="an older WILL NOT wording")] * 12
     kept = select({COMMON: 90, REFUSAL: 10}, examples)
     assert sum(e.kind == "common" for e in kept) == 90 and sum(e.kind == "refusal" for e in kept) == 10
+
+
+def test_a_large_scale_up_spreads_its_requests_over_the_cells() -> None:
+    """At a million examples a cell with a lower pass rate won every pick (its need relative to its quota
+    was largest and work in flight hardly changed it): every request went to one cell. Cells now fill at
+    the same pace, the one with the lower pass rate getting more requests in proportion."""
+    b = QuotaBook({COMMON: 40_000, REFUSAL: 40_000}, prior=0.9)
+    b.record([Ex("common")] * 9, [(Ex("common"), ["too_short"])])
+    b.record([Ex("refusal", "out_of_scope", exercises="no legal advice")] * 5,
+             [(Ex("refusal", "out_of_scope", exercises="no legal advice"), ["refusal_missing"])] * 5)
+    picks = []
+    for _ in range(300):
+        key = b.pick()
+        picks.append(key)
+        b.start(key, 8)
+    share = picks.count(REFUSAL) / len(picks)
+    assert 0.5 < share < 0.8, share  # more for the cell that passes less often, but not every request

@@ -109,15 +109,18 @@ class QuotaBook:
         return sum(self.need(k, rates) for k in self.quotas)
 
     def pick(self) -> str | None:
-        """The cell to generate for next: the one with the largest need relative to its quota."""
-        best, best_score = None, 0.0
+        """The cell to generate for next: of the cells that still need work, the one least far along its
+        quota, counting the work on its way at its pass rate. Cells fill at the same pace, so a stopped run
+        has the planned mix and no cell gets every request while the others wait (with a large quota, a
+        cell whose pass rate is low would otherwise win every pick: its need grows as its rate falls, and
+        near-identical examples from one cell are what the diversity filter rejects)."""
+        best, best_progress = None, math.inf
         rates = self.kind_rates()
         for key, quota in self.quotas.items():
-            n = self.need(key, rates)
-            if n > 0:
-                score = n / max(1, quota)
-                if score > best_score:
-                    best, best_score = key, score
+            if self.need(key, rates) > 0:
+                progress = (self.kept[key] + self.rate(key, rates) * self.pending[key]) / max(1, quota)
+                if progress < best_progress:
+                    best, best_progress = key, progress
         return best
 
     def complete(self) -> bool:
