@@ -545,12 +545,12 @@ class InterviewScreen(Screen):
         self.refresh_bindings()
 
     def on_resynced(self, message: Resynced) -> None:
-        self.notify(message.text, title="Interview read again", severity="warning", timeout=10)
+        self.notify(message.text, title="Interview read again", severity="warning", timeout=10, markup=False)
 
     def on_nudge(self, message: Nudge) -> None:
         self.set_busy(None)
         self.say(message.text)
-        self.notify(message.text, severity="warning")
+        self.notify(message.text, severity="warning", markup=False)
 
     # ------------------------------------------------------------ which keys work now
 

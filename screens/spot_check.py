@@ -260,7 +260,8 @@ class SpotCheckScreen(Screen):
         message.stop()
         self.busy = ""
         self.refresh_bindings()
-        self.notify(message.note, title=self.COMMAND_PREFIX, severity="information" if message.verdict else "warning")
+        self.notify(message.note, title=self.COMMAND_PREFIX, severity="information" if message.verdict else "warning",
+                    markup=False)
         self.open_named("report")
 
     def on_work_failed(self, message: WorkFailed) -> None:

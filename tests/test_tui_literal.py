@@ -123,6 +123,11 @@ def test_fences_that_are_not_blocks_and_blocks_that_never_close() -> None:
     assert block.code == "```\ninner\n```"
     shown = plain_text(longer, 40)
     assert shown.count("````") == 2 and "inner" in shown
+    underline = "Title\n~~~~~\nbody"  # tildes never closed: prose
+    assert isinstance(literal(underline), Text) and literal(underline).plain == underline
+    for info in ("{", "{ }", "{.}", "sql,", "Python"):
+        (block,) = syntaxes(literal(f"```{info}\nselect 1\n```"))
+        assert block.code == "select 1"
 
 
 def test_whitespace_kept_control_characters_shown_not_obeyed() -> None:
@@ -315,3 +320,33 @@ def test_generation_report_names_are_not_markup() -> None:
                               rejections_by_reason={"said [red]no[/red]": 1})
     shown = plain_text(report_view(report), 120)
     assert "[bold]billing[/]" in shown and "said [red]no[/red]" in shown
+
+
+# ---------------------------------------------------------------- the interview
+
+
+async def test_interview_question_why_and_suggestions_are_literal(projects_root: Path, monkeypatch) -> None:
+    from screens import interview as iv
+    from screens.interview_widgets import SuggestionList
+    from tests.test_tui_interview import CHESS, open_screen, press
+
+    made = iv.QuestionReady.__init__
+
+    def stored(self, question, *args, **kwargs) -> None:  # the interviewer asked with stored-looking text
+        made(self, question.model_copy(update={"text": STORED, "why": BRACKETS, "suggestions": [SQL, STARS]}),
+             *args, **kwargs)
+
+    monkeypatch.setattr(iv.QuestionReady, "__init__", stored)
+    project = Project.create("Chess Coach", CHESS, root=projects_root)
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot, project)
+        await press(pilot, "1")
+        assert screen.step == "question"
+        box = screen.query_one("#iv-text", Static)
+        assert len(syntaxes(box.content)) == 1
+        assert_shown(lines_of(box), 80)
+        assert f"why: {BRACKETS}" in lines_of(screen.query_one("#iv-why", Static))
+        suggestions = "\n".join(line.text for line in screen.query_one(SuggestionList).render_lines(
+            screen.query_one(SuggestionList).region.reset_offset))
+        assert SQL in suggestions and STARS in suggestions

@@ -14,7 +14,9 @@ What :func:`literal` promises:
 - a fenced code block (three or more backticks or tildes, an optional language after them) is shown as
   highlighted code (:class:`rich.syntax.Syntax`, word-wrapped); the language comes from the fence, else
   it is guessed from a few plain signs (SQL, Python, JSON, shell), else the block is plain. The fence
-  lines themselves stay visible (dimmed), so every character of the stored text is on screen;
+  lines themselves stay visible (dimmed), so every character of the stored text is on screen. A
+  backtick fence never closed runs to the end (a cut-off output is still code, as Markdown reads it);
+  a tilde line never closed is prose;
 - control characters other than tab and newline (an ANSI escape in a model's output, a stray carriage
   return) are shown as their visible Unicode pictures (``␛``) instead of driving the terminal.
 
@@ -62,8 +64,8 @@ def plain(text: str, style: str = "") -> Text:
 
 def _language(info: str) -> str:
     """'python', '{.sql}', 'py title="x"' -> a Pygments lexer name, or '' when not one."""
-    word = info.strip().lstrip("{").lstrip(".").split(maxsplit=1)[0] if info.strip() else ""
-    word = word.rstrip("}").rstrip(",").lower()
+    words = info.strip().lstrip("{").lstrip(".").split(maxsplit=1)
+    word = words[0].rstrip("}").rstrip(",").lower() if words else ""
     if not word:
         return ""
     word = _ALIASES.get(word, word)
@@ -141,6 +143,10 @@ def _parts(text: str, style: str) -> list[Text | Syntax]:
             continue
         fence, info = m["fence"], m["info"]
         end = next((j for j in range(i + 1, len(lines)) if _closes(lines[j], fence)), None)
+        if end is None and fence[0] == "~":  # a line of tildes never closed is an underline, not code
+            prose.append(plain(line, style))
+            i += 1
+            continue
         code_lines = lines[i + 1:end if end is not None else len(lines)]
         prose.append(plain(line, FENCE_STYLE))
         flush()
