@@ -504,7 +504,7 @@ class InterviewScreen(Screen):
         rounds.add_column(no_wrap=True)
         rounds.add_column()
         for i, (rnd, (a, n)) in enumerate(message.counts.items(), 1):
-            rounds.add_row(f"  Round {i}/{ROUND_COUNT}", Text(str(rnd), style="bold"), f"{a} answered of {n} asked")
+            rounds.add_row(f"  Round {i}/{ROUND_COUNT}", Text(rnd, style="bold"), f"{a} answered of {n} asked")
         if message.frameworks:
             rounds.add_row("  Frameworks", "", Text(str(message.frameworks)))  # stored text, not markup
         self.summary_head = Group(head, rounds)

@@ -81,8 +81,8 @@ def _language(info: str) -> str:
     return word
 
 
-_SQL = re.compile(r"^\s*(select|with|insert|update|delete|create|alter|drop)\b[\s\S]*\b(from|into|table|set|values|as)\b",
-                  re.I)
+_SQL = re.compile(r"^\s*(select|with|insert|update|delete|create|alter|drop)\b[\s\S]*"
+                  r"\b(from|into|table|set|values|as)\b", re.I)
 _PY = re.compile(r"^\s*(def |class |import |from \S+ import |async def |@\w+|print\(|if __name__)", re.M)
 _SH = re.compile(r"^\s*(\$ |#!/|sudo |pip |apt(-get)? |cd |export |echo )", re.M)
 
