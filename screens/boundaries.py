@@ -111,7 +111,7 @@ class BoundariesScreen(Screen):
     def on_drafted(self, message: Drafted) -> None:
         self.bounds = message.boundaries
         if message.note:
-            self.notify(message.note, title="Boundaries drafted")
+            self.notify(message.note, title="Boundaries drafted", markup=False)
         self.refresh_lists()
 
     # ------------------------------------------------------------ display

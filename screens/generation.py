@@ -274,7 +274,7 @@ class GenerationScreen(Screen):
         bar.update(total=max(1, report.kept), progress=report.kept)
         self.query_one("#gen-counters", Static).update(finished_text(report))
         self.set_status(message.note)
-        self.notify(message.note, title="Generation")
+        self.notify(message.note, title="Generation", markup=False)
         self.reload()
 
     def on_feedback_cleared(self, message: FeedbackCleared) -> None:
@@ -284,7 +284,7 @@ class GenerationScreen(Screen):
         note = (f"Cleared {n} prompt adjustment{'s' if n != 1 else ''}: the next pilot or scale-up starts from "
                 f"the plain prompts." if n else "There were no prompt adjustments to clear.")
         self.set_status(note)
-        self.notify(note, title="Generation")
+        self.notify(note, title="Generation", markup=False)
         self.reload()
 
     def on_projection_ready(self, message: ProjectionReady) -> None:

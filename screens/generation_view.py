@@ -138,14 +138,14 @@ def report_view(report: Any) -> Group:
         t.add_column("n", justify="right", no_wrap=True)
         for name, s in rows.items():
             style = "" if s.pass_rate >= 0.7 else "bold"
-            t.add_row(name, Text(_pct(s.pass_rate), style=style), f"{s.passed}/{s.checked}")
+            t.add_row(Text(name), Text(_pct(s.pass_rate), style=style), f"{s.passed}/{s.checked}")  # a name, not markup
         return t
 
     rej = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
     rej.add_column("rejected for", no_wrap=True, overflow="ellipsis", max_width=28)
     rej.add_column("n", justify="right", no_wrap=True)
     for reason, n in sorted(report.rejections_by_reason.items(), key=lambda kv: -kv[1]):
-        rej.add_row(reason, str(n))
+        rej.add_row(Text(reason), str(n))
     if not report.rejections_by_reason:
         rej.add_row(Text("none", style="dim"), "")
     grid = Table.grid(padding=(0, 3))

@@ -30,6 +30,7 @@ from textual.widgets import Header, Static
 
 from tui.messages import WorkFailed
 from tui.widgets.key_bar import KeyBar
+from tui.widgets.literal import literal
 from tui.widgets.rater import Rater, RaterItem, Rating
 from tui.workers import background
 
@@ -58,9 +59,10 @@ def item_body(item: "RateItem") -> Group:
     ex = item.example
     parts = []
     if ex is not None:
-        parts.append(Panel(Text(ex.input), title="request", title_align="left", border_style="dim"))
-        parts.append(Panel(Text(ex.reference), title="reference", title_align="left", border_style="dim"))
-    parts.append(Panel(Text(item.result.output or "(empty)"), title="output (model not shown)", title_align="left"))
+        parts.append(Panel(literal(ex.input), title="request", title_align="left", border_style="dim"))
+        parts.append(Panel(literal(ex.reference), title="reference", title_align="left", border_style="dim"))
+    output = literal(item.result.output) if item.result.output else Text("(empty)")
+    parts.append(Panel(output, title="output (model not shown)", title_align="left"))
     return Group(*parts)
 
 

@@ -37,6 +37,7 @@ from core.project import BOUNDARIES, Project
 from screens.interview_widgets import AnswerInput, PersonaDialog, PersonaList, SuggestionList
 from tui.messages import WorkFailed
 from tui.widgets.key_bar import KeyBar
+from tui.widgets.literal import literal
 from tui.workers import background
 
 if TYPE_CHECKING:
@@ -475,7 +476,7 @@ class InterviewScreen(Screen):
         if message.persona:
             self.sub_title = f"interview as {message.persona}"
         self.query_one("#iv-progress", Static).update(progress_text(message.progress, q))
-        self.query_one("#iv-text", Static).update(q.text)
+        self.query_one("#iv-text", Static).update(literal(q.text))
         why = self.query_one("#iv-why", Static)
         why.update(f"why: {q.why}" if q.why else "")
         why.display = bool(q.why)
@@ -505,7 +506,7 @@ class InterviewScreen(Screen):
         for i, (rnd, (a, n)) in enumerate(message.counts.items(), 1):
             rounds.add_row(f"  Round {i}/{ROUND_COUNT}", Text(rnd, style="bold"), f"{a} answered of {n} asked")
         if message.frameworks:
-            rounds.add_row("  Frameworks", "", message.frameworks)
+            rounds.add_row("  Frameworks", "", Text(str(message.frameworks)))  # stored text, not markup
         self.summary_head = Group(head, rounds)
         self.switch("summary")
         self.sub_title = "interview complete"
@@ -544,12 +545,12 @@ class InterviewScreen(Screen):
         self.refresh_bindings()
 
     def on_resynced(self, message: Resynced) -> None:
-        self.notify(message.text, title="Interview read again", severity="warning", timeout=10)
+        self.notify(message.text, title="Interview read again", severity="warning", timeout=10, markup=False)
 
     def on_nudge(self, message: Nudge) -> None:
         self.set_busy(None)
         self.say(message.text)
-        self.notify(message.text, severity="warning")
+        self.notify(message.text, severity="warning", markup=False)
 
     # ------------------------------------------------------------ which keys work now
 

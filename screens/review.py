@@ -146,7 +146,7 @@ class ReviewScreen(Screen):
         self.busy = ""
         await self.show(message.snapshot)
         if message.note:
-            self.notify(message.note, title=self.COMMAND_PREFIX)
+            self.notify(message.note, title=self.COMMAND_PREFIX, markup=False)
 
     def on_review_progress(self, message: ReviewProgress) -> None:
         message.stop()
@@ -158,7 +158,7 @@ class ReviewScreen(Screen):
         result = message.conclusion
         await self.show(result.snapshot)
         if result.note:
-            self.notify(result.note, title=self.COMMAND_PREFIX)
+            self.notify(result.note, title=self.COMMAND_PREFIX, markup=False)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         """Let the App show the error (the message bubbles on); put the screen back in a usable state."""

@@ -30,8 +30,10 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from rich.console import RenderableType
 from rich.text import Text
 
+from tui.widgets.literal import labelled, literal, md_escape, stack
 from tui.widgets.rater import RaterItem, Rating
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ class Snapshot:
     state: str
     summary: str = ""  # one or two short lines: counts
     status: str = ""  # one line: where the review stands
-    body: str = ""  # Markdown, for the states without a rater
+    body: str = ""  # the app's own Markdown, for the states without a rater (stored text in it: md_escape)
     round: int = 0
     items: list[RaterItem] = field(default_factory=list)
     ratings: dict[str, Rating] = field(default_factory=dict)
@@ -166,7 +168,7 @@ class RoundSource(ReviewSource):
         """A rater item for one sampled item (generic: every field, as literal text)."""
         data = item.model_dump() if hasattr(item, "model_dump") else dict(vars(item))
         ident = str(data.get("id", ""))
-        body = Text("\n\n").join(_block(k, str(v)) for k, v in data.items() if k != "id" and v not in ("", None))
+        body = stack(_block(k, str(v)) for k, v in data.items() if k != "id" and v not in ("", None))
         return RaterItem(ident, ident or self.noun, body)
 
     def summary(self) -> str:
@@ -222,9 +224,15 @@ class RoundSource(ReviewSource):
 # ---------------------------------------------------------------- the eval set
 
 
-def _block(label: str, text: str) -> Text:
-    """A bold label, then the text exactly as it is (no Markdown: an example is shown as written)."""
-    return Text.assemble((label, "bold"), "\n", text.strip("\n"))
+def _block(label: str, text: str) -> RenderableType:
+    """A bold label, then the text exactly as it is (no Markdown, no markup: an example is shown as
+    written; a fenced code block in it is highlighted as code)."""
+    return labelled(label, text)
+
+
+def _inline(label: str, text: str) -> RenderableType:
+    """'Label text' on one line: a bold label, then the stored text literally."""
+    return stack([Text(label, style="bold"), literal(text)], sep="")
 
 
 def _counts(counts: dict[str, int], order: tuple[str, ...] = (), labels: dict[str, str] | None = None) -> str:
@@ -257,10 +265,10 @@ def eval_item(ex: "EvalExample") -> RaterItem:
         answer = "Reference answer"
     parts = [_block("Input", ex.input), _block(answer, ex.reference)]
     if ex.rationale.strip():
-        parts.append(Text.assemble(("Why ", "bold"), ex.rationale.strip()))
+        parts.append(_inline("Why ", ex.rationale.strip()))
     if ex.provenance.strip():
         parts.append(Text(f"From: {ex.provenance.strip()}", style="dim italic"))
-    return RaterItem(ex.id, title, Text("\n\n").join(parts))
+    return RaterItem(ex.id, title, stack(parts))
 
 
 class EvalSetSource(RoundSource):
@@ -309,7 +317,7 @@ class EvalSetSource(RoundSource):
         try:
             plan = ev.plan_for(self.project)
         except TunesmithError as exc:
-            lines += [f"The plan cannot be made yet: {exc}", ""]
+            lines += [f"The plan cannot be made yet: {md_escape(exc)}", ""]
             summary = f"eval set: {cfg.eval_set_size} examples planned"
         else:
             k = plan.by_kind()
@@ -354,7 +362,7 @@ class EvalSetSource(RoundSource):
             f"{n} examples, approved {when} (sha256 {digest}…). Later stages use it exactly as it is; "
             "training data is checked against it for leakage.",
             "",
-            f"**Next:** {self.project.meta.next_hint()}",
+            f"**Next:** {md_escape(self.project.meta.next_hint())}",
         ])
 
     def conclusion_note(self, result: Conclusion) -> str:
@@ -386,7 +394,7 @@ PILOT_NOT_YET = (
 )
 
 
-def example_body(ex: Any) -> Text:
+def example_body(ex: Any) -> RenderableType:
     """One TrainingExample as literal text: what it asks, its response(s), why it exists."""
     from core.generate.records import prompt_of, responses
 
@@ -400,11 +408,11 @@ def example_body(ex: Any) -> Text:
             label += f" (made by: {ex.rejected_strategy})"
         parts.append(_block(label, text))
     if "label" in ex.record:
-        parts.append(Text.assemble(("Label ", "bold"), str(ex.record["label"])))
+        parts.append(_inline("Label ", str(ex.record["label"])))
     if ex.exercises:
-        parts.append(Text.assemble(("Exercises ", "bold"), ex.exercises))
+        parts.append(_inline("Exercises ", ex.exercises))
     parts.append(Text(f"Strategy {ex.strategy} · {ex.model} · prompt {ex.prompt_version}", style="dim italic"))
-    return Text("\n\n").join(parts)
+    return stack(parts)
 
 
 def pilot_item(ex: Any) -> RaterItem:
@@ -433,19 +441,19 @@ class PilotSource(RoundSource):
             rnd = self.core.current_round(self.project)
         except StageNotReady as exc:
             return Snapshot(UNAVAILABLE, "", "no pilot to review yet",
-                            f"## No pilot to review yet\n\n{exc}\n\nThe generation screen makes it "
+                            f"## No pilot to review yet\n\n{md_escape(exc)}\n\nThe generation screen makes it "
                             f"(**g** on the dashboard).")
         summary = (f"pilot review: {len(rnd.sample)} sampled examples · "
                    + self.core.approval_rule(rnd.approval_rate))
         if rnd.outcome == "approved":
-            body = "\n".join(["## ✓ Pilot approved", "", rnd.describe(), "",
-                              f"**Next:** {self.project.meta.next_hint()}"])
+            body = "\n".join(["## ✓ Pilot approved", "", md_escape(rnd.describe()), "",
+                              f"**Next:** {md_escape(self.project.meta.next_hint())}"])
             return Snapshot(APPROVED, summary, rnd.describe(), body, rnd.number)
         if rnd.outcome:
             body = "\n".join([
-                f"## ✗ Pilot {rnd.outcome}", "", rnd.describe(), "",
+                f"## ✗ Pilot {md_escape(rnd.outcome)}", "", md_escape(rnd.describe()), "",
                 "Your notes go to the generator as feedback for the next pilot.", "",
-                f"**Next:** {self.project.meta.next_hint()}"])
+                f"**Next:** {md_escape(self.project.meta.next_hint())}"])
             return Snapshot(CONCLUDED, summary, rnd.describe(), body, rnd.number)
         return self.round_snapshot(rnd, summary)
 
@@ -495,10 +503,10 @@ class ScaleSource(ReviewSource):
             rnd = self.core.current_round(self.project)
         except StageNotReady as exc:
             return Snapshot(UNAVAILABLE, "", "no scale-up sample yet",
-                            f"## No scale-up sample to review yet\n\n{exc}\n\nThe generation screen's scale-up "
+                            f"## No scale-up sample to review yet\n\n{md_escape(exc)}\n\nThe generation screen's scale-up "
                             f"writes it (**g** on the dashboard).")
         if not rnd.sample:
-            return Snapshot(UNAVAILABLE, "", rnd.describe(), f"## Nothing to review\n\n{rnd.describe()}.")
+            return Snapshot(UNAVAILABLE, "", rnd.describe(), f"## Nothing to review\n\n{md_escape(rnd.describe())}.")
         bar = self.project.meta.config.generate.pilot_approval_rate
         summary = (f"scale-up review: a random {len(rnd.sample)} of the final dataset · optional, nothing waits "
                    f"on it · below {bar:.0%} good, read your notes before training")

@@ -37,6 +37,7 @@ from textual.widgets import Header, Static
 
 from tui.messages import WorkFailed
 from tui.widgets.key_bar import KeyBar
+from tui.widgets.literal import literal
 from tui.widgets.rater import Rater, RaterItem, Rating
 from tui.workers import background
 
@@ -89,9 +90,10 @@ class ItemBody:
         self.candidate_model = candidate_model
 
     def _output(self, role: str, result: Any, model: str) -> Panel:
-        text = Text(result.output if result is not None and result.output else "(no output)", overflow="fold")
-        title = f"[b]{role}[/b] · {model}" if model else f"[b]{role}[/b]"
-        sub = _scored(result) if result is not None else ""
+        has_output = result is not None and bool(result.output)
+        text = literal(result.output) if has_output else Text("(no output)", overflow="fold")
+        title = Text.assemble((role, "bold"), f" · {model}" if model else "")  # a Text: a model name is not markup
+        sub = Text(_scored(result)) if result is not None else None
         style = "green" if role == "candidate" else "blue"
         return Panel(text, title=title, title_align="left", subtitle=sub, subtitle_align="right",
                      border_style=style, padding=(0, 1))
@@ -101,9 +103,9 @@ class ItemBody:
         if ex is not None:
             yield Text.assemble(("input ", "bold"), (f"({ex.category} · {ex.difficulty}"
                                                      f"{' · must refuse' if ex.should_refuse else ''})", "dim"))
-            yield Text(ex.input, overflow="fold")
+            yield literal(ex.input)
             yield Text("reference", style="bold")
-            yield Text(ex.reference, style="dim", overflow="fold")
+            yield literal(ex.reference, style="dim")
         else:
             yield Text("(this example is missing from the eval set)", style="italic")
         cand = self._output("candidate", v.candidate, self.candidate_model)
@@ -258,7 +260,8 @@ class SpotCheckScreen(Screen):
         message.stop()
         self.busy = ""
         self.refresh_bindings()
-        self.notify(message.note, title=self.COMMAND_PREFIX, severity="information" if message.verdict else "warning")
+        self.notify(message.note, title=self.COMMAND_PREFIX, severity="information" if message.verdict else "warning",
+                    markup=False)
         self.open_named("report")
 
     def on_work_failed(self, message: WorkFailed) -> None:

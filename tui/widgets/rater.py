@@ -15,6 +15,9 @@ Used by the eval-set review, the pilot review and the evaluation spot-check:
 Keys: y / n / m rate the current item and move on at once; u or backspace undoes the last rating
 (goes back to that item and clears it); c adds a note to the current item before rating it;
 up / down / page keys scroll a long item.
+
+A ``str`` body is stored text and is shown exactly as stored (:func:`tui.widgets.literal.literal`: no
+Markdown, no markup, fenced code blocks highlighted); a Rich renderable is shown as it is.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 from rich.console import RenderableType
-from rich.markdown import Markdown
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -32,12 +34,14 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from tui.widgets.literal import literal
+
 
 @dataclass(frozen=True)
 class RaterItem:
     id: str
     title: str
-    body: str | RenderableType  # markdown text, or any Rich renderable
+    body: str | RenderableType  # stored text (shown literally, code blocks highlighted), or any Rich renderable
 
 
 @dataclass(frozen=True)
@@ -229,7 +233,7 @@ class Rater(Widget, can_focus=True):
             body.update(Text("u or backspace goes back to the last one.", style="dim"))
         else:
             title.update(item.title)
-            body.update(Markdown(item.body) if isinstance(item.body, str) else item.body)
+            body.update(literal(item.body) if isinstance(item.body, str) else item.body)
         self.query_one("#rater-body", VerticalScroll).scroll_home(animate=False)
         note_line = self.query_one("#rater-note-line", Static)
         note_line.update(f"note: {self._pending_note}" if self._pending_note else "")
