@@ -14,6 +14,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from core import words
+
 if TYPE_CHECKING:
     from core.project import Project
 
@@ -122,7 +124,8 @@ def report_view(report: Any) -> Group:
     tokens = report.prompt_tokens + report.completion_tokens
     head = Text.assemble(
         (f"Last {report.phase} report", "bold"),
-        f" · {report.kept}/{report.generated} kept ({_pct(report.pass_rate)}) · strategy {report.strategy}\n",
+        f" · {report.kept}/{report.generated} kept ({_pct(report.pass_rate)}) · "
+        f"{words.strategy_with_name(report.strategy)}\n",
         f"{tokens:,} tokens ({report.prompt_tokens:,} in, {report.completion_tokens:,} out) · "
         f"{money(report.cost_usd)} · {report.seconds:.0f} s"
         + (f" · {report.kept / report.seconds:.1f} kept/s" if report.seconds > 0 else ""),
@@ -142,10 +145,10 @@ def report_view(report: Any) -> Group:
         return t
 
     rej = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-    rej.add_column("rejected for", no_wrap=True, overflow="ellipsis", max_width=28)
+    rej.add_column("rejected for", overflow="fold", max_width=40)
     rej.add_column("n", justify="right", no_wrap=True)
     for reason, n in sorted(report.rejections_by_reason.items(), key=lambda kv: -kv[1]):
-        rej.add_row(Text(reason), str(n))
+        rej.add_row(Text.assemble(words.reason(reason), (f" {reason}", "dim")), str(n))
     if not report.rejections_by_reason:
         rej.add_row(Text("none", style="dim"), "")
     grid = Table.grid(padding=(0, 3))
@@ -192,11 +195,11 @@ def strategies_text(report: Any) -> Text | None:
     """DPO / KTO: how the rejected responses were made, and the strategies that failed (with why)."""
     if not report.rejected_strategies and not report.failed_strategies:
         return None
-    line = Text.assemble(("rejected responses by strategy: ", "bold"))
-    line.append(" · ".join(f"{k} {n}" for k, n in sorted(report.rejected_strategies.items(), key=lambda kv: -kv[1]))
-                or "none")
+    line = Text.assemble(("how the worse answers were made: ", "bold"))
+    line.append(" · ".join(f"{words.strategy(k)} {n}"
+                           for k, n in sorted(report.rejected_strategies.items(), key=lambda kv: -kv[1])) or "none")
     for name, why in report.failed_strategies.items():
-        line.append(f"\n⚠ strategy {name} failed: {why}", WARN)
+        line.append(f"\n⚠ {words.strategy(name)} ({name}) failed: {why}", WARN)
     return line
 
 
@@ -253,7 +256,8 @@ def finished_text(report: Any) -> str:
     from core.llm.usage import money
 
     top = sorted(report.rejections_by_reason.items(), key=lambda kv: -kv[1])[:3]
-    rej = f"rejected {report.generated - report.kept}" + (f" ({', '.join(f'{k} {v}' for k, v in top)})" if top else "")
+    rej = f"rejected {report.generated - report.kept}" + (
+        f" ({', '.join(f'{words.reason(k)} {v}' for k, v in top)})" if top else "")
     speed = f" · {report.kept / report.seconds:.1f} examples/s" if report.seconds > 0 else ""
     return (f"{report.phase} finished: done {report.generated} · kept {report.kept} · {rej}\n"
             f"{report.prompt_tokens + report.completion_tokens:,} tokens · {money(report.cost_usd)}{speed} · "

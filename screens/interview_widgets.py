@@ -25,14 +25,15 @@ MAX_YEARS = 70
 
 
 def persona_prompt(i: int, persona: Any) -> Table:
-    """'1. Senior support agent · 8 years · score 81' over the dimmed reason, with a hanging indent."""
+    """'1. Senior support agent · 8 years · knows the field 8/10 · explains clearly 7/10' over the reason,
+    with a hanging indent (the list is ranked by the product of the two)."""
     grid = Table.grid(padding=(0, 1), expand=True)
     grid.add_column(width=2, no_wrap=True)
     grid.add_column(ratio=1)
     head = Text.assemble(
         (persona.role, "bold"), f" · {persona.experience_years} years",
-        (f" · score {persona.score:g}", "bold"),
-        (f" (knowledge {persona.domain_knowledge:g}/10 × clarity {persona.conversational_efficiency:g}/10)", "dim"),
+        f" · knows the field {persona.domain_knowledge:.0f}/10 · explains clearly "
+        f"{persona.conversational_efficiency:.0f}/10",
     )
     grid.add_row(Text(f"{i}.", style="bold"), head)
     grid.add_row("", Text(persona.why, style="italic"))

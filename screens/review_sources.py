@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from rich.console import RenderableType
 from rich.text import Text
 
+from core import words
 from tui.widgets.literal import labelled, literal, md_escape, stack
 from tui.widgets.rater import RaterItem, Rating
 
@@ -359,8 +360,8 @@ class EvalSetSource(RoundSource):
         return "\n".join([
             "## ✓ Eval set approved and frozen",
             "",
-            f"{n} examples, approved {when} (sha256 {digest}…). Later stages use it exactly as it is; "
-            "training data is checked against it for leakage.",
+            f"{n} examples, approved {when} (fingerprint {digest}…). Later stages use it exactly as it is; "
+            "no training example may copy one of its questions.",
             "",
             f"**Next:** {md_escape(self.project.meta.next_hint())}",
         ])
@@ -405,13 +406,14 @@ def example_body(ex: Any) -> RenderableType:
     for column, text in responses(ex.record).items():
         label = column.capitalize()
         if column == "rejected" and getattr(ex, "rejected_strategy", None):
-            label += f" (made by: {ex.rejected_strategy})"
+            label += f" (made as {words.strategy(ex.rejected_strategy)})"
         parts.append(_block(label, text))
     if "label" in ex.record:
         parts.append(_inline("Label ", str(ex.record["label"])))
     if ex.exercises:
         parts.append(_inline("Exercises ", ex.exercises))
-    parts.append(Text(f"Strategy {ex.strategy} · {ex.model} · prompt {ex.prompt_version}", style="dim italic"))
+    said = words.strategy_with_name(ex.strategy)
+    parts.append(Text(f"{said[:1].upper()}{said[1:]} · {ex.model} · prompt {ex.prompt_version}", style="dim italic"))
     return stack(parts)
 
 

@@ -303,7 +303,7 @@ def test_cli_piped_lines_rate_resume_and_finish(project: Project, monkeypatch, c
     assert "[16/20] comparison · " in out and "why: regression: candidate 0.10 < base 0.50" in out
     assert "spot-check finished: 20/20 rated · ✓ 5 good · ⚠ 1 concerning · ✗ 14 bad · trusted 2, not trusted 2" in out
     assert "candidate better 2, base better 1, same 1" in out
-    assert "judge agreement with you" in out and "next: tunesmith decide helpdesk" in out
+    assert "the judge agrees with you on" in out and "next: tunesmith decide helpdesk" in out
     spot = ef.read_spot_check(project, EVAL_ID)
     assert spot.finished and [i.preferred for i in spot.items[15:]] == ["candidate", "base", "same", None, "candidate"]
     project.reload()

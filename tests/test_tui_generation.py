@@ -229,8 +229,10 @@ async def test_mix_notes_and_strategies_are_shown(projects_root: Path) -> None:
         body = shown(screen.query_one("#gen-report-text"))
         assert "mix planned → kept: common 150/150 · edge 30/30 · refusal 12/20 ⚠" in body
         assert "1 cell short of quota: refusal/out_of_scope/medium −8" in body
-        assert "rejected responses by strategy: weak_model 120 · truncated 40 · verbose 32" in body
-        assert "⚠ strategy off_topic failed: the weak model returned the same answer" in body
+        flat = " ".join(body.split())  # the lines wrap at the screen's width
+        assert ("how the worse answers were made: a weaker model's answer 120 · a cut-short answer 40 · a padded, "
+                "wordy answer 32") in flat
+        assert "⚠ an answer that misses the point (off_topic) failed: the weak model returned the same answer" in flat
         panel = shown(screen.query_one("#gen-warnings"))
         assert "⚠ refusal examples: 12 of 20 planned kept" in panel
         assert "⚠ one model (openai/fake) is both the generator and the judge" in panel

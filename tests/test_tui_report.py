@@ -148,7 +148,7 @@ async def test_undecided_then_d_decides_with_the_spot_check(project: Project) ->
         screen = await open_report(pilot, app, project)
         assert "Not decided yet" in text(screen, "#report-verdict")
         assert "20/20 rated · ✓ 20 good" in text(screen, "#report-details")
-        assert "judge agreement with you" in text(screen, "#report-details")
+        assert "the judge agrees with you on" in text(screen, "#report-details")
         await pilot.press("d")
         await settle(pilot, app)
         decision = ef.read_decision(project, EVAL_ID)

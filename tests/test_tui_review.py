@@ -391,7 +391,7 @@ async def test_scale_review_rates_undoes_and_resumes(projects_root: Path) -> Non
         assert [it.id for it in rater.items] == ["sc-0000", "sc-0001", "sc-0002", "sc-0003"]
         body = rater_text(screen)  # literal: no Markdown heading, emphasis or HTML
         assert "*this* <b>charge</b>" in body and "# Step 1" in body
-        assert "Rejected (made by: weak_model)" in body
+        assert "Rejected (made as a weaker model's answer)" in body
         shown_keys = {desc for _k, desc, _e in key_items(screen)}
         assert {"✓ Good", "✗ Bad", "Undo"} <= shown_keys
         assert "Approve all" not in shown_keys and "Conclude" not in shown_keys

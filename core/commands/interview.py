@@ -102,8 +102,8 @@ def _run(project: Project, session: InterviewSession, args: argparse.Namespace) 
 
 
 def _persona_line(i: int, p: Persona) -> str:
-    return (f"  {i}. {p.role} · {p.experience_years} years · knowledge {p.domain_knowledge:g}/10 · "
-            f"clarity {p.conversational_efficiency:g}/10\n     {p.why}")
+    return (f"  {i}. {p.role} · {p.experience_years} years · knows the field {p.domain_knowledge:.0f}/10 · "
+            f"explains clearly {p.conversational_efficiency:.0f}/10\n     {p.why}")
 
 
 def _show_personas(session: InterviewSession) -> None:

@@ -481,7 +481,19 @@ def agreement_line(agreement: Any) -> str:
     n, acc, kappa = get("n"), get("accuracy"), get("kappa")
     if not n:
         return "judge agreement: no rated item was scored by the judge"
-    k = "κ n/a (one class only)" if kappa is None else f"κ = {kappa:.2f}"
     lo, hi = get("ci_low"), get("ci_high")
-    ci = f" [95% CI {lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
-    return f"judge agreement with you: {k}{ci}, {acc * 100:.0f}% of {n} items agree"
+    ci = f", 95% CI {lo:.2f} to {hi:.2f}" if lo is not None and hi is not None else ""
+    k = "Cohen's κ n/a: one kind of rating only" if kappa is None else f"Cohen's κ {kappa:.2f}{ci}"
+    return (f"the judge agrees with you on {acc * 100:.0f}% of {n} items, {_beyond_chance(kappa)} "
+            f"({k})")
+
+
+def _beyond_chance(kappa: float | None) -> str:
+    """Cohen's kappa in words (Landis and Koch's bands)."""
+    if kappa is None:
+        return "how much beyond chance cannot be told"
+    for floor, words in ((0.8, "almost always beyond chance"), (0.6, "mostly beyond chance"),
+                         (0.4, "moderately beyond chance"), (0.2, "a little beyond chance")):
+        if kappa > floor:
+            return words
+    return "hardly more than chance"
