@@ -312,7 +312,8 @@ class JobMonitorScreen(Screen):
 
     BINDINGS = [
         Binding("t", "train", "Train", id="monitor.train",
-                tooltip="Plan a training run (dataset check, hardware, time, cost), then start it after you confirm"),
+                tooltip="Set up a training run: choose the base model, see the plan (where, LoRA, time, cost), "
+                        "start it"),
         Binding("c", "cancel_run", "Cancel run", id="monitor.cancel",
                 tooltip="Cancel the run shown (asks first)"),
         Binding("f", "follow", "Follow", id="monitor.follow",
@@ -423,11 +424,11 @@ class JobMonitorScreen(Screen):
 
     def _show_empty(self) -> None:
         self._show_mode("empty")
-        self.status_line.update(Content.assemble(("No training runs yet.", "bold"), "  t plans one and starts it."))
+        self.status_line.update(Content.assemble(("No training runs yet.", "bold"), "  press t to set up training."))
         self.query_one("#monitor-empty", Static).update(Content.assemble(
-            "t checks the dataset, picks the hardware, estimates time and cost and shows the plan; "
-            "the run starts only when you confirm.\n\nCLI: ",
-            (f"tunesmith train {self.project.slug} --backend local --base-model MODEL --yes --follow", "bold"),
+            "press ", ("t", "bold reverse"), " to set up training: choose the base model, see where it runs, "
+            "LoRA or full, time and cost; the run starts only when you press s there.\n\n",
+            (f"CLI: tunesmith train {self.project.slug} --backend local --base-model MODEL --yes --follow", "dim"),
         ))
 
     def show_list(self) -> None:
@@ -640,42 +641,12 @@ class JobMonitorScreen(Screen):
     def action_train(self) -> None:
         active = next((r for r in self.runs if r.status not in FINAL), None)
         if active is not None:
-            self.notify(f"Run {active.run_id} is still {active.status}: cancel it (c) or wait for it to end.",
-                        title="Training", severity="warning")
+            self.notify(f"Run {active.run_id} is still {active.status}: press c to cancel it, or wait for it to "
+                        f"end.", title="Training", severity="warning")
             return
-        self.notify("Planning the run: checking the dataset and the base model…", timeout=3)
-        self.plan_training()
-
-    @background("monitor-plan")
-    def plan_training(self) -> None:
-        service = load_service()
-        if service is None:
+        if load_service() is None:
             self.post_message(ServiceMissing())
             return
-        plan = service.plan_training(self.project)
-        self.post_message(PlanReady(plan, plan_text(plan)))
+        from screens.train_setup import TrainSetupScreen
 
-    def on_plan_ready(self, message: PlanReady) -> None:
-        plan = message.plan
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.notify("Starting the run…", timeout=3)
-                self.start_training(plan)
-
-        if plan_ok(plan):
-            dialog = PlanDialog(message.text, yes="Start training", no="Not now",
-                                title="Training plan: start it?")
-        else:
-            dialog = PlanDialog(message.text, can_start=False, no="Close",
-                                title="Training plan: the dataset check failed, nothing can start")
-        self.app.push_screen(dialog, answered)
-
-    @background("monitor-start")
-    def start_training(self, plan: Any) -> None:
-        service = load_service()
-        if service is None:
-            self.post_message(ServiceMissing())
-            return
-        run = service.start_training(self.project, plan)
-        self.post_message(RunPolled(run, attach=True))
+        self.app.push_screen(TrainSetupScreen(self.project))
