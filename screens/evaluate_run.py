@@ -65,6 +65,7 @@ class EvaluateScreen(Screen):
         Binding("escape", "back", "Back", id="evaluate.back", tooltip="Back (not while the evaluation runs)"),
     ]
     COMMAND_NAMES = {"evaluate.start": "Start the evaluation (base vs fine-tuned)"}
+    PARAMS: Any = None  # core.evaluate.inference.DecodingParams; None: the core's defaults (as the CLI's)
 
     def __init__(self, project: Project) -> None:
         super().__init__()
@@ -74,6 +75,8 @@ class EvaluateScreen(Screen):
         self.ready = False
         self.running = False
         self.started_at = 0.0
+        self.seen: list[str] = []  # the core's progress lines, as shown
+        self.last_count: tuple[int, int] | None = None  # the bar's latest (done, total)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="♪")
@@ -104,7 +107,17 @@ class EvaluateScreen(Screen):
             self.post_message(EvalPreview(problem=str(exc)))
             return
         run = f" (run {cand.run_id})" if cand.run_id else ""
-        self.post_message(EvalPreview(f"candidate {cand.model}{run} vs base {base.model} on {n} examples"))
+        self.post_message(EvalPreview(f"on {n} examples\n  candidate {self.short(cand.model)}{run}\n"
+                                      f"  vs base {self.short(base.model)}"))
+
+    def short(self, model: str) -> str:
+        """A model inside the project folder by its path there (runs/<id>/model)."""
+        from pathlib import Path
+
+        try:
+            return str(Path(model).resolve().relative_to(self.project.folder.resolve()))
+        except (ValueError, OSError):
+            return model
 
     def on_eval_preview(self, message: EvalPreview) -> None:
         message.stop()
@@ -137,16 +150,19 @@ class EvaluateScreen(Screen):
     def run_evaluation(self) -> None:
         from core.evaluate.run import evaluate
 
-        outcome = evaluate(self.project, None, progress=lambda line: self.post_message(EvalLine(line)))
+        outcome = evaluate(self.project, None, params=self.PARAMS,
+                           progress=lambda line: self.post_message(EvalLine(line)))
         self.post_message(EvalDone(outcome.eval_id, list(outcome.headline)))
 
     def on_eval_line(self, message: EvalLine) -> None:
         message.stop()
+        self.seen.append(message.line)
         self.query_one("#eval-log", Log).write_line(message.line)
         bar = self.query_one("#eval-progress", ProgressBar)
         counted = count_of(message.line)
         if counted is not None:
             done, total = counted
+            self.last_count = counted
             bar.update(total=total, progress=done)
         elif message.line.rstrip().endswith("done"):
             bar.update(total=1, progress=1)
