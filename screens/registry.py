@@ -98,7 +98,7 @@ STEP_SCREENS: dict[str, str] = {
     "validated": "generation",
     "planned": "train_setup",
     "trained": "job_monitor",
-    "evaluated": "report",
+    "evaluated": "evaluate",
     "spot_checked": "spot_check",
     "decided": "report",
 }
@@ -106,3 +106,22 @@ STEP_SCREENS: dict[str, str] = {
 
 def spec(name: str) -> ScreenSpec:
     return STAGE_SCREENS[name]
+
+
+def step_of_hint(hint: str) -> str | None:
+    """The step whose hint (core.models.project.STEP_HINTS, NAME filled in) ``hint`` is, else None."""
+    from core.models.project import STEP_HINTS
+
+    what = hint.partition(": ")[0]
+    return next((step for step, text in STEP_HINTS.items() if text.partition(": ")[0] == what), None)
+
+
+def key_hint(hint: str) -> tuple[str, str]:
+    """('press m to plan the training run', 'tunesmith train NAME') from a next-step hint: the app's key
+    first (the dashboard's key for the step's screen), the CLI command second."""
+    what, _, command = hint.partition(": ")
+    step = step_of_hint(hint)
+    spec = STAGE_SCREENS.get(STEP_SCREENS.get(step or "", ""))
+    if spec is None or not spec.is_built():
+        return what, command
+    return f"press {spec.key} to {what}", command

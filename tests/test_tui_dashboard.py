@@ -140,7 +140,8 @@ def test_stage_screen_follows_the_next_open_step(projects_root: Path) -> None:
     p = made(projects_root)
     assert stage_screen(p.meta, "extract") == "boundaries"
     assert stage_screen(p.meta, "generate") == "generation"
-    assert stage_screen(p.meta, "evaluate") == "report"
+    assert stage_screen(p.meta, "train") == "train_setup"
+    assert stage_screen(p.meta, "evaluate") == "evaluate"
 
 
 def test_spec_load_distinguishes_missing_module_from_broken_one(tmp_path: Path, monkeypatch) -> None:
