@@ -320,12 +320,17 @@ class JobMonitorScreen(Screen):
                 tooltip="Follow the end of the log, or stop following (scrolling up stops it too)"),
         Binding("g", "chart", "Chart", id="monitor.chart",
                 tooltip="Show or hide the loss chart (beside the log from 120 columns, below it when narrower)"),
+        Binding("v", "evaluate", "Evaluate", id="monitor.evaluate",
+                tooltip="Evaluate the latest completed run against its base model, then see the report"),
         Binding("l", "runs", "Runs", id="monitor.runs", tooltip="The list of this project's runs"),
         Binding("r", "refresh", "Refresh", id="monitor.refresh",
                 tooltip="Ask for the run's status now and read the list of runs again"),
         Binding("escape", "back", "Back", id="monitor.back",
                 tooltip="Back to the list of runs when there are several, else to the dashboard"),
     ]
+
+    COMMAND_NAMES = {"monitor.train": "Set up training (base model, where, time and cost)",
+                     "monitor.evaluate": "Evaluate the completed run"}
 
     def __init__(self, project: Project, run_id: str | None = None) -> None:
         super().__init__()
@@ -561,7 +566,9 @@ class JobMonitorScreen(Screen):
             self.refresh_bindings()
             if new.status in FINAL:
                 severity = {"completed": "information", "failed": "error"}.get(new.status, "warning")
-                self.notify(f"Run {new.run_id} {new.status}.", title="Training", severity=severity)
+                nxt = (f"\npress v to evaluate it\nCLI: tunesmith evaluate {self.project.slug}"
+                       if new.status == "completed" else "")
+                self.notify(f"Run {new.run_id} {new.status}.{nxt}", title="Training", severity=severity)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         """Let the App show the error; a failing status poll stops polling until r."""
@@ -582,7 +589,15 @@ class JobMonitorScreen(Screen):
             return self.mode == "run" or None
         if action == "runs":
             return (self.mode == "run" and len(self.runs) > 1) or None
+        if action == "evaluate":
+            return any(r.status == "completed" for r in self.runs)
         return True
+
+    def action_evaluate(self) -> None:
+        if any(r.status == "completed" for r in self.runs):
+            open_screen = getattr(self.app, "open_screen", None)
+            if open_screen is not None:
+                open_screen("evaluate", self.project)
 
     def action_back(self) -> None:
         if self.mode == "run" and len(self.runs) > 1:

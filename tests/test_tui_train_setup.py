@@ -199,3 +199,24 @@ async def test_a_dataset_the_method_cannot_use_cannot_start(projects_root: Path,
         await pilot.press("s")
         await pilot.pause()
         assert isinstance(app.screen, TrainSetupScreen) and rf.list_runs(project) == []
+
+
+async def test_the_monitor_v_evaluates_a_completed_run(projects_root: Path) -> None:
+    from datetime import datetime, timezone
+
+    from screens.evaluate_run import EvaluateScreen
+
+    project = make_ready_project("done-bot", "sft")
+    folder = rf.run_dir(project, "20250101-000000-sft-done")
+    folder.mkdir(parents=True)
+    rf.write_run(folder, TrainingRun(run_id="20250101-000000-sft-done", backend="local", method="sft",
+                                     base_model="tiny/model", status="completed",
+                                     created_at=datetime.now(timezone.utc)))
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.push_screen(JobMonitorScreen(project))
+        await wait_for(pilot, lambda: isinstance(app.screen, JobMonitorScreen) and app.screen.mode == "run")
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, EvaluateScreen))
+        await pilot.pause(0.3)
