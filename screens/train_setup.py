@@ -105,9 +105,11 @@ class TrainSetupScreen(Screen):
         self.show_plan_text(Text("Type a base model and press enter: the plan shows its size, where it runs, "
                                  "LoRA or a full fine-tune, time and cost.", style="dim"))
         self.load_choices()
-        box.focus()
-        if current:
+        if current:  # the keys (s, b, m) work at once; m goes back to typing
+            self.query_one("#setup-body").focus()
             self.plan_for(current)
+        else:
+            box.focus()
 
     # ------------------------------------------------------------ drawing
 

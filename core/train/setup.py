@@ -141,7 +141,8 @@ def plan_words(plan: Any) -> list[str]:
             else f"about ${plan.estimated_cost_usd:,.2f} (${plan.usd_per_hour:.2f} an hour)")
     lines.append(f"Time: {duration_words(plan.estimated_hours)}; cost: {cost}")
     if plan.push_to_hub:
-        lines.append(f"Result: pushed to the Hub as {plan.hub_model_id or 'your namespace'}")
+        lines.append(f"Result: pushed to the Hub as {plan.hub_model_id}" if plan.hub_model_id
+                     else "Result: pushed to the Hub under your namespace")
     else:
         lines.append("Result: saved in the run's folder (model/)")
     lines.extend(plan.objective_lines)
