@@ -220,3 +220,29 @@ async def test_the_monitor_v_evaluates_a_completed_run(projects_root: Path) -> N
         await pilot.press("v")
         await wait_for(pilot, lambda: isinstance(app.screen, EvaluateScreen))
         await pilot.pause(0.3)
+
+
+async def test_the_configured_model_is_planned_at_once_and_recent_choices_are_offered(projects_root: Path,
+                                                                                      tiny: Path) -> None:
+    from textual.widgets import OptionList
+
+    project = make_ready_project("known-bot", "sft", base_model=str(tiny))
+    folder = rf.run_dir(project, "20250101-000000-sft-old1")
+    folder.mkdir(parents=True)
+    from datetime import datetime, timezone
+
+    rf.write_run(folder, TrainingRun(run_id=folder.name, backend="local", method="sft", base_model="nobody/old-model",
+                                     status="failed", created_at=datetime.now(timezone.utc)))
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_setup(app, pilot, project.slug)
+        await wait_for(pilot, lambda: screen.plan is not None)
+        assert "thousand parameters" in plan_text(screen)
+        recent = screen.query_one("#setup-recent", OptionList)
+        await wait_for(pilot, lambda: recent.option_count == 2)
+        assert [recent.get_option_at_index(i).id for i in range(2)] == [str(tiny), "nobody/old-model"]
+        recent.focus()
+        recent.highlighted = 1
+        await pilot.press("enter")  # picks it: planned, and it cannot be found offline
+        await wait_for(pilot, lambda: "'nobody/old-model' not found" in plan_text(screen))
+        assert screen.query_one("#setup-model", Input).value == "nobody/old-model"
