@@ -90,3 +90,21 @@ async def test_escape_changes_nothing(projects_root: Path, restored_env: None) -
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ProviderDialog))
         assert "TUNESMITH_MODEL" not in os.environ
+
+
+async def test_a_needs_an_llm_error_offers_the_provider_dialog(projects_root: Path, restored_env: None) -> None:
+    from core.errors import TunesmithError
+    from tui.errors import ErrorDialog
+
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.report_error(TunesmithError("generating training data needs an LLM (generator role): set TUNESMITH_MODEL"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        assert "ctrl+l" in str(app.screen.query_one("#error-provider").render())
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProviderDialog))
+        assert not any(isinstance(s, ErrorDialog) for s in app.screen_stack)
+        app.report_error(ValueError("something else"))
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        assert not app.screen.query("#error-provider")

@@ -77,8 +77,10 @@ class TunesmithApp(App[None]):
     def report_error(self, error: BaseException, title: str = "Something went wrong") -> None:
         """Show an error in a modal dialog (safe to call from the UI thread only; from a thread
         use ``app.call_from_thread(app.report_error, exc)`` or a background worker)."""
+        from tui.errors import needs_llm
+
         self.log.error(repr(error))
-        self.push_screen(ErrorDialog(describe_error(error), title))
+        self.push_screen(ErrorDialog(describe_error(error), title, offer_provider=needs_llm(error)))
 
     def on_work_failed(self, message: WorkFailed) -> None:
         """Every background worker's failure arrives here (see tui.workers.background)."""
