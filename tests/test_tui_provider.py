@@ -100,11 +100,11 @@ async def test_a_needs_an_llm_error_offers_the_provider_dialog(projects_root: Pa
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         app.report_error(TunesmithError("generating training data needs an LLM (generator role): set TUNESMITH_MODEL"))
-        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog) and bool(app.screen.query("#error-close")))
         assert "ctrl+l" in str(app.screen.query_one("#error-provider").render())
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: isinstance(app.screen, ProviderDialog))
         assert not any(isinstance(s, ErrorDialog) for s in app.screen_stack)
         app.report_error(ValueError("something else"))
-        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        await wait_for(pilot, lambda: isinstance(app.screen, ErrorDialog) and bool(app.screen.query("#error-close")))
         assert not app.screen.query("#error-provider")
