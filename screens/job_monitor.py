@@ -1,4 +1,5 @@
-"""The job monitor: plan and start a training run, then follow it: live log, loss chart, status, cancel.
+"""The job monitor: follow a training run: live log, loss chart, status, cancel; **t** opens the training
+set-up (screens.train_setup: base model, plan, start), **v** evaluates a completed run.
 
 The run folder (core.train.runfolder) is the truth. The screen only reads it (the log and the
 metrics are tailed by LogPanel and LossChart) and asks core.train.service to refresh the status
@@ -21,11 +22,11 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Header, OptionList, Static
+from textual.widgets import Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from core.models.runs import MetricRow, TrainingRun
@@ -205,33 +206,6 @@ def run_option(run: TrainingRun) -> Option:
     return Option(prompt, id=run.run_id)
 
 
-def plan_text(plan: Any) -> str:
-    """The dataset check and the plan as core.train.plan renders them (``check.describe()``, ``render()``);
-    for another kind of plan its text (attribute or method), else str()."""
-    parts = []
-    check = getattr(plan, "check", None)
-    if check is not None and callable(getattr(check, "describe", None)):
-        parts.append(check.describe())
-    for name in ("render", "text", "describe", "summary"):
-        value = getattr(plan, name, None)
-        if callable(value):
-            try:
-                value = value()
-            except TypeError:
-                continue
-        if isinstance(value, str) and value.strip():
-            parts.append(value)
-            break
-    else:
-        parts.append(str(plan))
-    return "\n\n".join(p.rstrip() for p in parts)
-
-
-def plan_ok(plan: Any) -> bool:
-    """Whether the plan may be started (TrainingPlan.ok: the dataset check passed)."""
-    return bool(getattr(plan, "ok", True))
-
-
 # ---------------------------------------------------------------- messages from the workers
 
 
@@ -267,39 +241,8 @@ class ConfigLoaded(Message):
         self.config = config
 
 
-class PlanReady(Message):
-    def __init__(self, plan: Any, text: str) -> None:
-        super().__init__()
-        self.plan = plan
-        self.text = text
-
-
 class ServiceMissing(Message):
     pass
-
-
-class PlanDialog(ConfirmDialog):
-    """The training plan, scrollable, with Start (y) / Not now (n). A plan that may not start
-    (the dataset check failed) shows Close (n/escape) only, and y does nothing."""
-
-    def __init__(self, text: str, can_start: bool = True, **kw: Any) -> None:
-        super().__init__(text, **kw)
-        self.can_start = can_start
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-box plan-box"):
-            yield Static(self.title_text, classes="dialog-title")
-            with VerticalScroll(classes="dialog-body plan-body", id="plan-scroll"):
-                yield Static(self.question, markup=False)
-            with Horizontal(classes="dialog-buttons"):
-                if self.can_start:
-                    yield Button(f"{self.yes} (y)", id="confirm-yes", variant="primary", compact=True)
-                yield Button(f"{self.no} (n)", id="confirm-no", compact=True)
-
-    def action_answer(self, yes: bool) -> None:
-        if yes and not self.can_start:
-            return
-        self.dismiss(yes)
 
 
 # ---------------------------------------------------------------- the screen
