@@ -69,7 +69,7 @@ STAGE_SCREENS: dict[str, ScreenSpec] = {
         ScreenSpec("pilot_review", "Pilot review", "screens.review", "ReviewScreen", 2, "p",
                    "spot-check the pilot data", {"kind": "pilot"}, "Pilot"),
         ScreenSpec("job_monitor", "Job monitor", "screens.job_monitor", "JobMonitorScreen", 3, "j",
-                   "plan and follow the training run: live log, loss chart, cancel", label="Training"),
+                   "follow the training run: live log, loss chart, cancel", label="Training"),
         ScreenSpec("train_setup", "Training set-up", "screens.train_setup", "TrainSetupScreen", 3, "m",
                    "choose the base model and see the plan: where it runs, LoRA or full, time and cost",
                    label="Base model"),
