@@ -246,3 +246,26 @@ async def test_the_configured_model_is_planned_at_once_and_recent_choices_are_of
         await pilot.press("enter")  # picks it: planned, and it cannot be found offline
         await wait_for(pilot, lambda: "'nobody/old-model' not found" in plan_text(screen))
         assert screen.query_one("#setup-model", Input).value == "nobody/old-model"
+
+
+def test_online_the_hub_is_asked_whether_the_model_exists(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+    from huggingface_hub.utils import RepositoryNotFoundError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    asked: list[str] = []
+
+    def fake_info(name: str, **kw: object) -> object:
+        asked.append(name)
+        if name == "nobody/missing":
+            raise RepositoryNotFoundError.__new__(RepositoryNotFoundError)
+        if name == "nobody/unreachable":
+            raise ConnectionError("no network")
+        return object()
+
+    monkeypatch.setattr(huggingface_hub, "model_info", fake_info)
+    with pytest.raises(Exception, match="'nobody/missing' not found: there is no such model on the Hugging Face Hub"):
+        check_base_model("nobody/missing")
+    assert check_base_model("org/exists") == "org/exists"
+    assert check_base_model("nobody/unreachable") == "nobody/unreachable"  # no verdict without the network
+    assert asked == ["nobody/missing", "org/exists", "nobody/unreachable"]

@@ -77,11 +77,38 @@ def check_base_model(name: str, backend: str = "local") -> str:
     if _looks_like_path(name) or not HUB_ID_RE.match(name):
         raise BadInput(f"base model {name!r} not found: there is no folder {path} and it is not a Hub id "
                        f"(owner/name, e.g. Qwen/Qwen2.5-0.5B)")
-    if backend == "local" and _offline() and not _in_hub_cache(name):
-        raise BadInput(f"base model {name!r} not found: it is not in the local Hugging Face cache and the Hub "
-                       f"is offline (HF_HUB_OFFLINE=1): download it on a machine with network "
-                       f"(hf download {name}) or give a local folder")
+    if _in_hub_cache(name):
+        return name
+    if _offline():
+        if backend == "local":
+            raise BadInput(f"base model {name!r} not found: it is not in the local Hugging Face cache and the Hub "
+                           f"is offline (HF_HUB_OFFLINE=1): download it on a machine with network "
+                           f"(hf download {name}) or give a local folder")
+        return name
+    problem = hub_problem(name)
+    if problem:
+        raise BadInput(f"base model {name!r} not found: {problem}")
     return name
+
+
+def hub_problem(name: str, timeout: float = 5.0) -> str | None:
+    """Why the Hub says there is no model ``name`` (missing, gated, private), or None when it has it or
+    cannot be asked (no network: the run finds out, nothing is decided here). The token, if any, is the
+    environment's (HF_TOKEN); it is never stored."""
+    try:
+        from huggingface_hub import model_info
+        from huggingface_hub.utils import GatedRepoError, RepositoryNotFoundError
+    except ImportError:
+        return None
+    try:
+        model_info(name, timeout=timeout)
+    except GatedRepoError:
+        return "it is a gated model: accept its terms on huggingface.co and set HF_TOKEN"
+    except RepositoryNotFoundError:
+        return "there is no such model on the Hugging Face Hub (or it is private: set HF_TOKEN)"
+    except Exception:  # noqa: BLE001 - no network, a timeout: not a verdict on the model
+        return None
+    return None
 
 
 def save_base_model(project: Any, name: str, backend: str | None = None) -> None:
