@@ -52,17 +52,19 @@ def stage_screen(meta, stage: str) -> str:
 
 
 def next_step_text(meta) -> Text:
+    """'Next ▸ press m to plan the training run' first; the CLI command, dim, on the line below."""
     nxt = meta.next_step()
     if nxt is None:
-        return Text.assemble(("Pipeline complete. ", "bold"), f"Export the results: tunesmith export {meta.slug}")
+        return Text.assemble(("Pipeline complete. ", "bold"), "Export the results (e on the report)",
+                             ("\nCLI: ", "dim"), (f"tunesmith export {meta.slug}", "dim"))
     stage, step = nxt
     spec = STAGE_SCREENS[STEP_SCREENS[step]]
-    where = f"{spec.key}: {spec.title}" + ("" if spec.is_built() else f", arrives with skill {spec.skill}")
     what, _, command = meta.next_hint().partition(": ")
-    return Text.assemble(
-        ("Next ▸ ", "bold"), (what, "bold"), (f"  ({where})", "dim"),
-        *((("\nCLI: ", "dim"), (command, "")) if command else ()),
-    )
+    if spec.is_built():
+        lead: tuple = (("Next ▸ ", "bold"), ("press ", ""), (spec.key, "bold reverse"), (f" to {what}", "bold"))
+    else:
+        lead = (("Next ▸ ", "bold"), (what, "bold"), (f"  ({spec.title} arrives with skill {spec.skill})", "dim"))
+    return Text.assemble(*lead, *((("\nCLI: ", "dim"), (command, "dim")) if command else ()))
 
 
 class WarningsLoaded(Message):
@@ -120,6 +122,8 @@ class DashboardScreen(Screen):
         Binding("r", "refresh", "Refresh", id="dashboard.refresh", tooltip="Read project.toml again"),
     ]
     COMMAND_NAMES = {
+        "dashboard.train_setup": "Base model: set up training (train here or on HF Jobs)",
+        "dashboard.evaluate": "Evaluate the fine-tuned model against its base",
         "dashboard.task_type": "Change task type",
         "dashboard.scale_review": "Review the scale-up sample",
         "dashboard.warnings": "Show the warnings",

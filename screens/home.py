@@ -166,7 +166,11 @@ class HomeScreen(Screen):
         if s.error:
             detail.update(f"{s.slug}: {s.error}")
         else:
-            detail.update(f"{s.name}: {s.task}\nNext: {s.next_hint}")
+            from screens.registry import key_hint
+
+            lead, command = key_hint(s.next_hint)
+            detail.update(Text.assemble(f"{s.name}: {s.task}\nNext: open it (enter), then {lead}",
+                                        *((("\nCLI: " + command, "dim"),) if command else ())))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_detail()

@@ -1,4 +1,5 @@
-"""The job monitor: plan and start a training run, then follow it: live log, loss chart, status, cancel.
+"""The job monitor: follow a training run: live log, loss chart, status, cancel; **t** opens the training
+set-up (screens.train_setup: base model, plan, start), **v** evaluates a completed run.
 
 The run folder (core.train.runfolder) is the truth. The screen only reads it (the log and the
 metrics are tailed by LogPanel and LossChart) and asks core.train.service to refresh the status
@@ -21,11 +22,11 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Header, OptionList, Static
+from textual.widgets import Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from core.models.runs import MetricRow, TrainingRun
@@ -205,33 +206,6 @@ def run_option(run: TrainingRun) -> Option:
     return Option(prompt, id=run.run_id)
 
 
-def plan_text(plan: Any) -> str:
-    """The dataset check and the plan as core.train.plan renders them (``check.describe()``, ``render()``);
-    for another kind of plan its text (attribute or method), else str()."""
-    parts = []
-    check = getattr(plan, "check", None)
-    if check is not None and callable(getattr(check, "describe", None)):
-        parts.append(check.describe())
-    for name in ("render", "text", "describe", "summary"):
-        value = getattr(plan, name, None)
-        if callable(value):
-            try:
-                value = value()
-            except TypeError:
-                continue
-        if isinstance(value, str) and value.strip():
-            parts.append(value)
-            break
-    else:
-        parts.append(str(plan))
-    return "\n\n".join(p.rstrip() for p in parts)
-
-
-def plan_ok(plan: Any) -> bool:
-    """Whether the plan may be started (TrainingPlan.ok: the dataset check passed)."""
-    return bool(getattr(plan, "ok", True))
-
-
 # ---------------------------------------------------------------- messages from the workers
 
 
@@ -267,39 +241,8 @@ class ConfigLoaded(Message):
         self.config = config
 
 
-class PlanReady(Message):
-    def __init__(self, plan: Any, text: str) -> None:
-        super().__init__()
-        self.plan = plan
-        self.text = text
-
-
 class ServiceMissing(Message):
     pass
-
-
-class PlanDialog(ConfirmDialog):
-    """The training plan, scrollable, with Start (y) / Not now (n). A plan that may not start
-    (the dataset check failed) shows Close (n/escape) only, and y does nothing."""
-
-    def __init__(self, text: str, can_start: bool = True, **kw: Any) -> None:
-        super().__init__(text, **kw)
-        self.can_start = can_start
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-box plan-box"):
-            yield Static(self.title_text, classes="dialog-title")
-            with VerticalScroll(classes="dialog-body plan-body", id="plan-scroll"):
-                yield Static(self.question, markup=False)
-            with Horizontal(classes="dialog-buttons"):
-                if self.can_start:
-                    yield Button(f"{self.yes} (y)", id="confirm-yes", variant="primary", compact=True)
-                yield Button(f"{self.no} (n)", id="confirm-no", compact=True)
-
-    def action_answer(self, yes: bool) -> None:
-        if yes and not self.can_start:
-            return
-        self.dismiss(yes)
 
 
 # ---------------------------------------------------------------- the screen
@@ -312,19 +255,25 @@ class JobMonitorScreen(Screen):
 
     BINDINGS = [
         Binding("t", "train", "Train", id="monitor.train",
-                tooltip="Plan a training run (dataset check, hardware, time, cost), then start it after you confirm"),
+                tooltip="Set up a training run: choose the base model, see the plan (where, LoRA, time, cost), "
+                        "start it"),
         Binding("c", "cancel_run", "Cancel run", id="monitor.cancel",
                 tooltip="Cancel the run shown (asks first)"),
         Binding("f", "follow", "Follow", id="monitor.follow",
                 tooltip="Follow the end of the log, or stop following (scrolling up stops it too)"),
         Binding("g", "chart", "Chart", id="monitor.chart",
                 tooltip="Show or hide the loss chart (beside the log from 120 columns, below it when narrower)"),
+        Binding("v", "evaluate", "Evaluate", id="monitor.evaluate",
+                tooltip="Evaluate the latest completed run against its base model, then see the report"),
         Binding("l", "runs", "Runs", id="monitor.runs", tooltip="The list of this project's runs"),
         Binding("r", "refresh", "Refresh", id="monitor.refresh",
                 tooltip="Ask for the run's status now and read the list of runs again"),
         Binding("escape", "back", "Back", id="monitor.back",
                 tooltip="Back to the list of runs when there are several, else to the dashboard"),
     ]
+
+    COMMAND_NAMES = {"monitor.train": "Set up training (base model, where, time and cost)",
+                     "monitor.evaluate": "Evaluate the completed run"}
 
     def __init__(self, project: Project, run_id: str | None = None) -> None:
         super().__init__()
@@ -423,11 +372,11 @@ class JobMonitorScreen(Screen):
 
     def _show_empty(self) -> None:
         self._show_mode("empty")
-        self.status_line.update(Content.assemble(("No training runs yet.", "bold"), "  t plans one and starts it."))
+        self.status_line.update(Content.assemble(("No training runs yet.", "bold"), "  press t to set up training."))
         self.query_one("#monitor-empty", Static).update(Content.assemble(
-            "t checks the dataset, picks the hardware, estimates time and cost and shows the plan; "
-            "the run starts only when you confirm.\n\nCLI: ",
-            (f"tunesmith train {self.project.slug} --backend local --base-model MODEL --yes --follow", "bold"),
+            "press ", ("t", "bold reverse"), " to set up training: choose the base model, see where it runs, "
+            "LoRA or full, time and cost; the run starts only when you press s there.\n\n",
+            (f"CLI: tunesmith train {self.project.slug} --backend local --base-model MODEL --yes --follow", "dim"),
         ))
 
     def show_list(self) -> None:
@@ -560,7 +509,9 @@ class JobMonitorScreen(Screen):
             self.refresh_bindings()
             if new.status in FINAL:
                 severity = {"completed": "information", "failed": "error"}.get(new.status, "warning")
-                self.notify(f"Run {new.run_id} {new.status}.", title="Training", severity=severity)
+                nxt = (f"\npress v to evaluate it\nCLI: tunesmith evaluate {self.project.slug}"
+                       if new.status == "completed" else "")
+                self.notify(f"Run {new.run_id} {new.status}.{nxt}", title="Training", severity=severity)
 
     def on_work_failed(self, message: WorkFailed) -> None:
         """Let the App show the error; a failing status poll stops polling until r."""
@@ -581,7 +532,15 @@ class JobMonitorScreen(Screen):
             return self.mode == "run" or None
         if action == "runs":
             return (self.mode == "run" and len(self.runs) > 1) or None
+        if action == "evaluate":
+            return any(r.status == "completed" for r in self.runs)
         return True
+
+    def action_evaluate(self) -> None:
+        if any(r.status == "completed" for r in self.runs):
+            open_screen = getattr(self.app, "open_screen", None)
+            if open_screen is not None:
+                open_screen("evaluate", self.project)
 
     def action_back(self) -> None:
         if self.mode == "run" and len(self.runs) > 1:
@@ -640,42 +599,12 @@ class JobMonitorScreen(Screen):
     def action_train(self) -> None:
         active = next((r for r in self.runs if r.status not in FINAL), None)
         if active is not None:
-            self.notify(f"Run {active.run_id} is still {active.status}: cancel it (c) or wait for it to end.",
-                        title="Training", severity="warning")
+            self.notify(f"Run {active.run_id} is still {active.status}: press c to cancel it, or wait for it to "
+                        f"end.", title="Training", severity="warning")
             return
-        self.notify("Planning the run: checking the dataset and the base model…", timeout=3)
-        self.plan_training()
-
-    @background("monitor-plan")
-    def plan_training(self) -> None:
-        service = load_service()
-        if service is None:
+        if load_service() is None:
             self.post_message(ServiceMissing())
             return
-        plan = service.plan_training(self.project)
-        self.post_message(PlanReady(plan, plan_text(plan)))
+        from screens.train_setup import TrainSetupScreen
 
-    def on_plan_ready(self, message: PlanReady) -> None:
-        plan = message.plan
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.notify("Starting the run…", timeout=3)
-                self.start_training(plan)
-
-        if plan_ok(plan):
-            dialog = PlanDialog(message.text, yes="Start training", no="Not now",
-                                title="Training plan: start it?")
-        else:
-            dialog = PlanDialog(message.text, can_start=False, no="Close",
-                                title="Training plan: the dataset check failed, nothing can start")
-        self.app.push_screen(dialog, answered)
-
-    @background("monitor-start")
-    def start_training(self, plan: Any) -> None:
-        service = load_service()
-        if service is None:
-            self.post_message(ServiceMissing())
-            return
-        run = service.start_training(self.project, plan)
-        self.post_message(RunPolled(run, attach=True))
+        self.app.push_screen(TrainSetupScreen(self.project))

@@ -69,7 +69,12 @@ STAGE_SCREENS: dict[str, ScreenSpec] = {
         ScreenSpec("pilot_review", "Pilot review", "screens.review", "ReviewScreen", 2, "p",
                    "spot-check the pilot data", {"kind": "pilot"}, "Pilot"),
         ScreenSpec("job_monitor", "Job monitor", "screens.job_monitor", "JobMonitorScreen", 3, "j",
-                   "plan and follow the training run: live log, loss chart, cancel", label="Training"),
+                   "follow the training run: live log, loss chart, cancel", label="Training"),
+        ScreenSpec("train_setup", "Training set-up", "screens.train_setup", "TrainSetupScreen", 3, "m",
+                   "choose the base model and see the plan: where it runs, LoRA or full, time and cost",
+                   label="Base model"),
+        ScreenSpec("evaluate", "Evaluate", "screens.evaluate_run", "EvaluateScreen", 4, "v",
+                   "evaluate the fine-tuned model against its base on the eval set, then open the report"),
         ScreenSpec("spot_check", "Spot-check", "screens.spot_check", "SpotCheckScreen", 4, "s",
                    "spot-check the evaluation"),
         ScreenSpec("report", "Report", "screens.report", "ReportScreen", 4, "t",
@@ -91,9 +96,9 @@ STEP_SCREENS: dict[str, str] = {
     "pilot_approved": "pilot_review",
     "scale": "generation",
     "validated": "generation",
-    "planned": "job_monitor",
+    "planned": "train_setup",
     "trained": "job_monitor",
-    "evaluated": "report",
+    "evaluated": "evaluate",
     "spot_checked": "spot_check",
     "decided": "report",
 }
@@ -101,3 +106,22 @@ STEP_SCREENS: dict[str, str] = {
 
 def spec(name: str) -> ScreenSpec:
     return STAGE_SCREENS[name]
+
+
+def step_of_hint(hint: str) -> str | None:
+    """The step whose hint (core.models.project.STEP_HINTS, NAME filled in) ``hint`` is, else None."""
+    from core.models.project import STEP_HINTS
+
+    what = hint.partition(": ")[0]
+    return next((step for step, text in STEP_HINTS.items() if text.partition(": ")[0] == what), None)
+
+
+def key_hint(hint: str) -> tuple[str, str]:
+    """('press m to plan the training run', 'tunesmith train NAME') from a next-step hint: the app's key
+    first (the dashboard's key for the step's screen), the CLI command second."""
+    what, _, command = hint.partition(": ")
+    step = step_of_hint(hint)
+    spec = STAGE_SCREENS.get(STEP_SCREENS.get(step or "", ""))
+    if spec is None or not spec.is_built():
+        return what, command
+    return f"press {spec.key} to {what}", command

@@ -206,6 +206,8 @@ class ReportScreen(Screen):
         Binding("s", "spot_check", "Spot-check", id="report.spot_check", tooltip="Open the spot-check"),
         Binding("r", "rate", "Rate", id="report.rate",
                 tooltip="Rate the results that wait for a human (tunesmith rate NAME)"),
+        Binding("v", "evaluate", "Evaluate", id="report.evaluate",
+                tooltip="Evaluate the fine-tuned model against its base again (tunesmith evaluate NAME)"),
         Binding("l", "reload", "Reload", id="report.reload", tooltip="Read the evaluation again"),
         Binding("escape", "back", "Back", id="report.back", tooltip="Back"),
     ]
@@ -319,17 +321,18 @@ class ReportScreen(Screen):
         bars.display = False
         if data.eval_id is None:
             verdict.add_class("-none")
-            verdict.update(Text.assemble(("No evaluation yet. ", "bold"),
-                                         f"Run: tunesmith evaluate {self.project.slug}"
-                                         + (f"\n({data.other})" if data.other else "")))
+            verdict.update(Text.assemble(("No evaluation yet. ", "bold"), "press ", ("v", "bold reverse"),
+                                         " to evaluate the fine-tuned model against its base",
+                                         (f"\nCLI: tunesmith evaluate {self.project.slug}", "dim"),
+                                         (f"\n({data.other})" if data.other else "")))
             self.set_status("no completed evaluation")
             return
         rec, dec = data.record, data.decision
         self.set_status(f"evaluation {data.eval_id} · {rec.candidate.model} vs base {rec.base.model}")
         if dec is None:
             verdict.add_class("-none")
-            verdict.update(Text.assemble(("Not decided yet. ", "bold"),
-                                         f"d decides (tunesmith decide {self.project.slug})"))
+            verdict.update(Text.assemble(("Not decided yet. ", "bold"), "press ", ("d", "bold reverse"),
+                                         " to decide", (f"\nCLI: tunesmith decide {self.project.slug}", "dim")))
         else:
             icon, word = VERDICTS[dec.verdict]
             verdict.add_class(f"-{dec.verdict}")
@@ -381,7 +384,8 @@ class ReportScreen(Screen):
             out.append(Text(sc.agreement_line(data.agreement)))
         out += [Text(""), section("Spot-check")]
         if data.spot is None:
-            out.append(Text(f"not done yet: s opens it (tunesmith spot-check {self.project.slug})", style="yellow"))
+            out.append(Text.assemble(("not done yet: press s to spot-check", "yellow"),
+                                     (f"\nCLI: tunesmith spot-check {self.project.slug}", "dim")))
         else:
             c = sc.counts(data.spot)
             out.append(Text(c.line() + ("" if c.finished else " · not finished: s continues it")))
@@ -453,7 +457,7 @@ class ReportScreen(Screen):
             if importlib.util.find_spec("core.evaluate.export") is None:
                 return False
             return None if self.busy else True
-        if action == "reload":
+        if action in ("reload", "evaluate"):
             return None if self.busy else True
         if action == "rate":
             m = self.data.metrics if self.data is not None else None
@@ -504,12 +508,17 @@ class ReportScreen(Screen):
             if spec is not None and spec.is_built() and open_screen is not None:
                 open_screen(name, self.project)
                 return
-        self.notify(f"rate them with: tunesmith rate {self.project.slug}", title=self.COMMAND_PREFIX)
+        self.notify(f"CLI: tunesmith rate {self.project.slug}", title=self.COMMAND_PREFIX)
 
     def action_spot_check(self) -> None:
         open_screen = getattr(self.app, "open_screen", None)
         if open_screen is not None:
             open_screen("spot_check", self.project)
+
+    def action_evaluate(self) -> None:
+        open_screen = getattr(self.app, "open_screen", None)
+        if open_screen is not None and not self.busy:
+            open_screen("evaluate", self.project)
 
     def action_reload(self) -> None:
         if not self.busy:

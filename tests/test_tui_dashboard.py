@@ -54,7 +54,7 @@ async def test_shows_stages_done_steps_and_next_step(projects_root: Path) -> Non
         assert "▸ knowledge drafted" in prompts[0]
         assert all("○ pending" in p for p in prompts[1:])
         nxt = text_of(dash.query_one("#next-step", Static))
-        assert "Next ▸ draft the knowledge base, boundaries, taxonomy and criteria" in nxt
+        assert "Next ▸ press b to draft the knowledge base, boundaries, taxonomy and criteria" in nxt
         assert "tunesmith boundaries support-bot" in nxt
         # everything fits at 80x24: all four stages visible without scrolling
         assert stages.max_scroll_y == 0
@@ -140,7 +140,8 @@ def test_stage_screen_follows_the_next_open_step(projects_root: Path) -> None:
     p = made(projects_root)
     assert stage_screen(p.meta, "extract") == "boundaries"
     assert stage_screen(p.meta, "generate") == "generation"
-    assert stage_screen(p.meta, "evaluate") == "report"
+    assert stage_screen(p.meta, "train") == "train_setup"
+    assert stage_screen(p.meta, "evaluate") == "evaluate"
 
 
 def test_spec_load_distinguishes_missing_module_from_broken_one(tmp_path: Path, monkeypatch) -> None:

@@ -56,6 +56,7 @@ async def test_pilot_without_an_llm_shows_the_error(projects_root: Path, fast_em
         assert isinstance(app.screen, ErrorDialog)
         message = str(app.screen.query_one("#error-message", Static).render())
         assert "needs an LLM (generator role): set TUNESMITH_MODEL" in message
+        assert "press ctrl+l to set the LLM provider" in str(app.screen.query_one("#error-provider").render())
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen and screen.busy == ""

@@ -83,7 +83,8 @@ async def test_no_llm_banner_says_what_to_configure(projects_root: Path) -> None
         assert banner.configured is False
         assert banner.display and banner.has_class("-shown")
         text = str(banner.render())
-        assert "No LLM configured: set TUNESMITH_MODEL" in text
+        assert "No LLM configured: press ctrl+l to set the provider for this session" in text
+        assert text.index("ctrl+l") < text.index("CLI: set TUNESMITH_MODEL")
         assert "TUNESMITH_API_BASE" in text and "built-in question bank" in text
 
 

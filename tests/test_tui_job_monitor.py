@@ -23,7 +23,6 @@ from core.project import Project
 from core.train.runfolder import LOG, METRICS_JSONL, METRICS_PARQUET, read_run, run_dir, write_run
 from screens.job_monitor import (
     JobMonitorScreen,
-    PlanDialog,
     cost_so_far,
     fmt_duration,
     progress,
@@ -305,42 +304,26 @@ async def test_list_of_runs_newest_first(project: Project, service: FakeService)
         assert not isinstance(app.screen, JobMonitorScreen)
 
 
-async def test_train_shows_the_plan_then_starts(project: Project, service: FakeService) -> None:
+async def test_train_opens_the_setup_screen(project: Project, service: FakeService) -> None:
+    """t opens the training set-up (base model, plan in words, start: tests/test_tui_train_setup.py);
+    with a run going it says so and opens nothing."""
+    from screens.train_setup import TrainSetupScreen
+
     app = TunesmithApp(project.folder.parent)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_monitor(app, pilot, project)
         assert screen.mode == "empty"
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, PlanDialog))
-        assert "dataset check: SFT READY" in app.screen.question and "~12 min" in app.screen.question
-        await pilot.press("n")
-        await pilot.pause()
-        assert not service.started
-        await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, PlanDialog))
-        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainSetupScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        make_run(project, "20990101-000000-sft-new1", status="running")
+        screen.load_runs("20990101-000000-sft-new1")
         await wait_for(pilot, lambda: screen.mode == "run")
-        assert screen.run is not None and screen.run.run_id == "20990101-000000-sft-new1"
-        assert len(service.started) == 1 and service.plan_calls == 2
         await pilot.press("t")  # a run is going: no second one
         await pilot.pause()
-        assert service.plan_calls == 2
-
-
-async def test_a_plan_that_fails_the_dataset_check_cannot_start(project: Project, service: FakeService) -> None:
-    service.ready = False
-    app = TunesmithApp(project.folder.parent)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await open_monitor(app, pilot, project)
-        await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, PlanDialog))
-        assert "INCOMPATIBLE" in app.screen.question
-        await pilot.press("y")  # does nothing
-        await pilot.pause()
-        assert isinstance(app.screen, PlanDialog)
-        await pilot.press("escape")
-        await pilot.pause()
-        assert not isinstance(app.screen, PlanDialog) and not service.started
+        assert app.screen is screen
+        assert any("still running" in n.message for n in app._notifications)
 
 
 async def test_without_the_service(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:

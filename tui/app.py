@@ -43,6 +43,9 @@ class TunesmithApp(App[None]):
         Binding("question_mark", "help", "Help", key_display="?", id="app.help",
                 tooltip="Show every key of this screen"),
         Binding("ctrl+q", "quit", "Quit", priority=True, id="app.quit", tooltip="Quit tunesmith", show=False),
+        Binding("ctrl+l", "llm_provider", "LLM provider", id="app.llm_provider", show=False,
+                tooltip="Set the LLM provider (model string, API base) for this session; the key stays in "
+                        "the environment"),
     ]
 
     def __init__(self, projects_root: Path | str | None = None) -> None:
@@ -74,8 +77,10 @@ class TunesmithApp(App[None]):
     def report_error(self, error: BaseException, title: str = "Something went wrong") -> None:
         """Show an error in a modal dialog (safe to call from the UI thread only; from a thread
         use ``app.call_from_thread(app.report_error, exc)`` or a background worker)."""
+        from tui.errors import needs_llm
+
         self.log.error(repr(error))
-        self.push_screen(ErrorDialog(describe_error(error), title))
+        self.push_screen(ErrorDialog(describe_error(error), title, offer_provider=needs_llm(error)))
 
     def on_work_failed(self, message: WorkFailed) -> None:
         """Every background worker's failure arrives here (see tui.workers.background)."""
@@ -130,11 +135,32 @@ class TunesmithApp(App[None]):
         title = f"Keys: {self.screen.title or self.title}" if self.screen.title else "Keys"
         self.push_screen(HelpDialog(self.screen, title))
 
+    def action_llm_provider(self) -> None:
+        """The provider dialog; once applied, every LLM banner of the current screen looks again."""
+        from tui.provider_dialog import ProviderDialog
+        from tui.widgets.llm_banner import LLMBanner
+
+        if isinstance(self.screen, ProviderDialog):
+            return
+
+        def applied(done: bool | None) -> None:
+            if not done:
+                return
+            project = getattr(self.screen, "project", None)
+            roles = getattr(getattr(project, "meta", None), "models", None)
+            for banner in self.screen.query(LLMBanner):
+                banner.check(roles)
+
+        self.push_screen(ProviderDialog(), applied)
+
     # ------------------------------------------------------------ command palette
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Textual's own commands, then every action bound on the current screen, by name."""
         yield from super().get_system_commands(screen)
+        yield SystemCommand("Set the LLM provider (model) for this session",
+                            "Model string and API base, kept in this process only; the key is read from the "
+                            "environment (key ctrl+l)", self.action_llm_provider)
         yield from screen_commands(self, screen)
 
 

@@ -136,3 +136,20 @@ def describe(roles: ModelRoles | None = None, env: Mapping[str, str] | None = No
             key_note = "key set" if env.get(key_var) else "no key"
         out[role] = f"{choice} ({key_note})"
     return out
+
+
+def set_session_provider(model: str, api_base: str | None = None, env: dict[str, str] | None = None) -> str:
+    """Point every role without its own model at ``model`` (and ``api_base``) for this process only, by
+    setting TUNESMITH_MODEL / TUNESMITH_API_BASE in its environment; nothing is written to any file, and
+    the key stays where it is (the provider's variable, :func:`key_env_for`). Returns that variable's name."""
+    env = os.environ if env is None else env  # type: ignore[assignment]
+    model = (model or "").strip()
+    if not model:
+        raise ValueError("a model string is needed, e.g. anthropic/claude-sonnet-4-5 or openai/llama3.1")
+    env["TUNESMITH_MODEL"] = model
+    base = (api_base or "").strip()
+    if base:
+        env["TUNESMITH_API_BASE"] = base
+    else:
+        env.pop("TUNESMITH_API_BASE", None)
+    return key_env_for(model)

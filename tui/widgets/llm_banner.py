@@ -9,12 +9,12 @@ from textual.widgets import Static
 from tui.messages import LlmStatus
 from tui.workers import background
 
-NO_LLM_SHORT = "No LLM configured: set TUNESMITH_MODEL (and TUNESMITH_API_BASE for a local server)."
+NO_LLM_SHORT = "No LLM configured: press ctrl+l to set the provider for this session."
 NO_LLM = (
-    "No LLM configured: set TUNESMITH_MODEL (e.g. anthropic/claude-sonnet-4-5 or ollama/llama3.1) "
-    "and the provider's key; for a local OpenAI-compatible server also set TUNESMITH_API_BASE "
-    "(e.g. TUNESMITH_MODEL=openai/llama3.1 TUNESMITH_API_BASE=http://localhost:11434/v1); "
-    "the interview still runs on the built-in question bank."
+    "No LLM configured: press ctrl+l to set the provider for this session (a model string such as "
+    "anthropic/claude-sonnet-4-5 or ollama/llama3.1, and an API base for a local server; the key is read "
+    "from the provider's environment variable, never stored); the interview still runs on the built-in "
+    "question bank. CLI: set TUNESMITH_MODEL (and TUNESMITH_API_BASE) before starting."
 )
 
 
