@@ -377,7 +377,6 @@ class SpotCheckScreen(Screen):
                           notes=True, ratings=ratings, hold=True, id="spot-rater")
         await main.mount(rater)
         rater.focus()
-        self.read_agreement()
         self.refresh_all("resumed" if any(a.rating for a in self.answers.values()) else "")
 
     def on_saved(self, message: Saved) -> None:
@@ -385,7 +384,6 @@ class SpotCheckScreen(Screen):
         if self.state is not None and message.spot is not None:
             self.state.spot = message.spot
         if not message.pending and self.finished:
-            self.read_agreement()
             self.show_done()
 
     def on_save_failed(self, message: SaveFailed) -> None:
@@ -514,6 +512,9 @@ class SpotCheckScreen(Screen):
         box.display = bool(self.finished and self.state is not None)
         if not box.display or self.state is None:
             return
+        saving = self.saver is not None and self.saver.pending > 0
+        if not saving:
+            self.read_agreement()  # what the last write left (written with the last rating)
         c = self.rated_counts()
         lines = [Text(f"Finished: {c.rated}/{c.total} rated · ✓ {c.good} good · ⚠ {c.concerning} concerning · "
                       f"✗ {c.bad} bad · trusted {c.trusted} · not {c.distrusted}", style="bold")]
@@ -523,7 +524,7 @@ class SpotCheckScreen(Screen):
                               f"same {p['same']} · unanswered {c.comparisons - sum(p.values())}"))
         if self.agreement:
             lines.append(Text(sc.agreement_line(self.agreement)))
-        elif self.saver is not None and self.saver.pending:
+        elif saving:
             lines.append(Text("saving…", style="dim"))
         lines.append(Text.from_markup("[b]d[/b] decide and open the report · [b]r[/b] report · "
                                       "[b]u[/b] change the last rating"))
