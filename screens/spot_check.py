@@ -247,31 +247,34 @@ class Saver:
 
 
 class SpotCheckScreen(Screen):
+    """Every key is ``priority``: it acts on the App's own turn, in the order the keys were pressed, on the
+    item shown at that moment (see tui.keys); all of them stand aside while a note is typed."""
+
     COMMAND_PREFIX = "Spot-check"
     BINDINGS = [
-        Binding("g", "rate('good')", "✓ Good", id="spot.good", group=RATE, tooltip="Rate the candidate's output good"),
-        Binding("c", "rate('concerning')", "⚠ Concerning", id="spot.concerning", group=RATE,
+        Binding("g", "rate('good')", "✓ Good", id="spot.good", priority=True, group=RATE, tooltip="Rate the candidate's output good"),
+        Binding("c", "rate('concerning')", "⚠ Concerning", id="spot.concerning", priority=True, group=RATE,
                 tooltip="Flag the candidate's output as concerning"),
-        Binding("b", "rate('bad')", "✗ Bad", id="spot.bad", group=RATE, tooltip="Rate the candidate's output bad"),
-        Binding("y", "trust(True)", "Trust", id="spot.trust", group=TRUST,
+        Binding("b", "rate('bad')", "✗ Bad", id="spot.bad", priority=True, group=RATE, tooltip="Rate the candidate's output bad"),
+        Binding("y", "trust(True)", "Trust", id="spot.trust", priority=True, group=TRUST,
                 tooltip="Yes, I would trust the output on screen"),
-        Binding("n", "trust(False)", "Distrust", id="spot.distrust", group=TRUST,
+        Binding("n", "trust(False)", "Distrust", id="spot.distrust", priority=True, group=TRUST,
                 tooltip="No, I would not trust the output on screen"),
-        Binding("left", "prefer('base')", "Base better", id="spot.base", group=BETTER,
+        Binding("left", "prefer('base')", "Base better", id="spot.base", priority=True, group=BETTER,
                 tooltip="Comparison: the base model's output (left) is better"),
-        Binding("right", "prefer('candidate')", "Candidate better", id="spot.candidate", group=BETTER,
+        Binding("right", "prefer('candidate')", "Candidate better", id="spot.candidate", priority=True, group=BETTER,
                 tooltip="Comparison: the fine-tuned candidate's output (right) is better"),
-        Binding("equals_sign", "prefer('same')", "Same", id="spot.same", group=BETTER, key_display="=",
+        Binding("equals_sign", "prefer('same')", "Same", id="spot.same", priority=True, group=BETTER, key_display="=",
                 tooltip="Comparison: neither output is better"),
-        Binding("e", "note", "Note", id="spot.note", tooltip="Write a note about the item on screen"),
-        Binding("enter", "skip", "Next", id="spot.skip",
+        Binding("e", "note", "Note", id="spot.note", priority=True, tooltip="Write a note about the item on screen"),
+        Binding("enter", "skip", "Next", id="spot.skip", priority=True,
                 tooltip="Leave this item's open questions unanswered and show the next item"),
-        Binding("u,backspace", "undo", "Undo", id="spot.undo",
+        Binding("u,backspace", "undo", "Undo", id="spot.undo", priority=True,
                 tooltip="Clear the answers of the item on screen, or else go back to the last rated item"),
-        Binding("d", "decide", "Decide", id="spot.decide",
+        Binding("d", "decide", "Decide", id="spot.decide", priority=True,
                 tooltip="Run the deployment decision with these ratings and open the report"),
-        Binding("r", "report", "Report", id="spot.report", tooltip="Open the evaluation report"),
-        Binding("escape", "back", "Back", id="spot.back", tooltip="Back to the dashboard (ratings are saved)"),
+        Binding("r", "report", "Report", id="spot.report", priority=True, tooltip="Open the evaluation report"),
+        Binding("escape", "back", "Back", id="spot.back", priority=True, tooltip="Back to the dashboard (ratings are saved)"),
     ]
 
     def __init__(self, project: "Project") -> None:
@@ -280,9 +283,10 @@ class SpotCheckScreen(Screen):
         self.title = f"{project.meta.name} · spot-check"
         self.state: "SpotState | None" = None
         self.answers: dict[str, Answer] = {}
-        self.busy = ""  # "loading" | "deciding"
+        self.busy = "loading"  # "loading" | "deciding" | "" (from the start: keys may come before the mount)
         self.saver: Saver | None = None
         self.agreement: dict[str, Any] | None = None
+        self._early: list[tuple[str, tuple[Any, ...]]] = []  # answer keys pressed while the items load
 
     # ------------------------------------------------------------ layout
 
@@ -376,8 +380,11 @@ class SpotCheckScreen(Screen):
         rater = SpotRater([rater_item(v, state) for v in state.views], choices=("good", "concerning", "bad"),
                           notes=True, ratings=ratings, hold=True, id="spot-rater")
         await main.mount(rater)
-        rater.focus()
+        self.set_focus(rater)
         self.refresh_all("resumed" if any(a.rating for a in self.answers.values()) else "")
+        early, self._early = self._early, []
+        for name, args in early:  # the keys pressed while loading, in order, on the first open item
+            getattr(self, f"action_{name}")(*args)
 
     def on_saved(self, message: Saved) -> None:
         message.stop()
@@ -558,7 +565,21 @@ class SpotCheckScreen(Screen):
         if rater is not None and rater.held is not None and rater.held.id == view.id and self._complete(view):
             rater.release()
 
+    def _too_early(self, name: str, *args: Any) -> bool:
+        """Keep an answer key pressed before the items are on screen; it is applied once they are."""
+        if self.busy == "loading" and self.rater is None:
+            self._early.append((name, args))
+            return True
+        return False
+
+    @property
+    def noting(self) -> bool:
+        rater = self.rater
+        return rater is not None and rater.noting
+
     def action_rate(self, rating: str) -> None:
+        if self._too_early("rate", rating):
+            return
         rater, view = self.rater, self.item
         if rater is None or view is None:
             self.app.bell()
@@ -574,6 +595,8 @@ class SpotCheckScreen(Screen):
         self.refresh_all("saved")
 
     def action_trust(self, trust: bool) -> None:
+        if self._too_early("trust", trust):
+            return
         view = self.item
         if view is None:
             self.app.bell()
@@ -584,6 +607,8 @@ class SpotCheckScreen(Screen):
         self.refresh_all("saved")
 
     def action_prefer(self, preferred: str) -> None:
+        if self._too_early("prefer", preferred):
+            return
         view = self.item
         if view is None or not view.is_comparison:
             self.app.bell()
@@ -594,11 +619,15 @@ class SpotCheckScreen(Screen):
         self.refresh_all("saved")
 
     def action_note(self) -> None:
+        if self._too_early("note"):
+            return
         rater = self.rater
         if rater is not None and rater.current is not None:
             rater.start_note()
 
     def action_skip(self) -> None:
+        if self._too_early("skip"):
+            return
         view = self.item
         if view is None or self.answers[view.id].rating is None:
             self.app.bell()  # rate it first
@@ -630,6 +659,10 @@ class SpotCheckScreen(Screen):
     # ------------------------------------------------------------ keys
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.noting:
+            return False  # every key is the note's text (enter keeps it, esc drops it)
+        if self.busy == "loading" and self.rater is None and action in ("rate", "trust", "prefer", "skip", "note"):
+            return True  # kept until the items are on screen
         if action in ("rate", "trust", "note"):
             return self.item is not None
         if action == "prefer":

@@ -319,3 +319,29 @@ async def test_no_evaluation_says_which_command_makes_one(projects_root: Path) -
         text = lines_of(screen.query_one("#spot-missing", Static))
         assert "Nothing to spot-check" in text and "tunesmith evaluate empty" in text
         assert "Decide" not in keys(screen)
+
+
+async def test_a_note_typed_in_a_burst_stays_a_note(project: Project) -> None:
+    """e opens the note at once (the next keys are its text); enter waits for them, then the keys rate again."""
+    app = TunesmithApp(project.folder.parent)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_spot(pilot, app, project)
+        burst(app, "g", "e", *"bad yen", "enter", "y", "e", *"gone", "escape", "b", "n")
+        await drained(pilot, screen)
+        items = saved(project).items
+        assert (items[0].rating, items[0].note, items[0].trust) == ("good", "bad yen", True)
+        assert (items[1].rating, items[1].note, items[1].trust) == ("bad", "", False)
+        assert not screen.noting and screen.rater.current.id == items[2].example_id
+
+
+async def test_keys_pressed_while_loading_are_kept(project: Project) -> None:
+    app = TunesmithApp(project.folder.parent)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.open_screen("spot_check", project)
+        burst(app, "b", "n", "g")
+        await settle(pilot, app)
+        screen = app.screen
+        await drained(pilot, screen)
+        items = saved(project).items
+        assert (items[0].rating, items[0].trust) == ("bad", False) and items[1].rating == "good"
+        assert screen.rater.current.id == items[1].example_id

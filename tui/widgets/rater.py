@@ -41,6 +41,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from tui.keys import caught_up
+
 
 @dataclass(frozen=True)
 class RaterItem:
@@ -78,12 +80,31 @@ def _item(x: ItemLike) -> RaterItem:
 
 
 class NoteInput(Input):
-    """The note being typed; esc drops it (a key of the text field only, while typing)."""
+    """The note being typed: enter keeps it, esc drops it (keys of the text field, only while typing).
 
-    BINDINGS = [Binding("escape", "drop", "Drop note", id="rater.note_drop", tooltip="Drop the note being typed")]
+    Both are ``priority`` and first wait until every key typed before them is in the field
+    (:func:`tui.keys.caught_up`); then the focus goes back to the rater at once, so the keys after
+    them rate again instead of being typed into a closed field."""
 
-    def action_drop(self) -> None:
-        rater = next((a for a in self.ancestors if isinstance(a, Rater)), None)
+    BINDINGS = [
+        Binding("enter", "keep", "Keep note", id="rater.note_keep", priority=True, tooltip="Keep the note"),
+        Binding("escape", "drop", "Drop note", id="rater.note_drop", priority=True,
+                tooltip="Drop the note being typed"),
+    ]
+
+    @property
+    def rater(self) -> "Rater | None":
+        return next((a for a in self.ancestors if isinstance(a, Rater)), None)
+
+    async def action_keep(self) -> None:
+        await caught_up(self)
+        rater = self.rater
+        if rater is not None:
+            rater.keep_note(self.value)
+
+    async def action_drop(self) -> None:
+        await caught_up(self)
+        rater = self.rater
         if rater is not None:
             rater.cancel_note()
 
@@ -98,7 +119,8 @@ class Rater(Widget, can_focus=True):
                 tooltip="Flag this item as concerning and move on"),
         Binding("u,backspace", "undo", "Undo", id="rater.undo",
                 tooltip="Go back to the last rated item and clear its rating"),
-        Binding("c", "note", "Note", id="rater.note", tooltip="Add a note to this item, then rate it"),
+        Binding("c", "note", "Note", id="rater.note", priority=True,  # moves the focus: see tui.keys
+                tooltip="Add a note to this item, then rate it"),
         Binding("up", "scroll_body('up')", show=False),
         Binding("down", "scroll_body('down')", show=False),
         Binding("pageup", "scroll_body('page_up')", show=False),
@@ -239,6 +261,11 @@ class Rater(Widget, can_focus=True):
     def rated(self) -> int:
         return len(self._ratings)
 
+    @property
+    def noting(self) -> bool:
+        """A note is being typed."""
+        return self.has_class("-noting")
+
     def counts(self) -> dict[str, int]:
         out = {c.value: 0 for c in self.choices}
         for r in self._ratings.values():
@@ -301,6 +328,8 @@ class Rater(Widget, can_focus=True):
             return None if self.current is None else True
         if action == "undo":
             return True if self._history else None
+        if self.noting:
+            return False  # every key is text while the note is typed
         if action == "note":
             if not self.notes_enabled:
                 return False
@@ -379,11 +408,28 @@ class Rater(Widget, can_focus=True):
         held = self.held
         box.value = self._pending_note or (self._ratings[held.id].note or "" if held is not None else "")
         self.add_class("-noting")
-        box.focus()
+        self.screen.set_focus(box)  # at once: the keys after this one are the note's (see tui.keys)
+        self.refresh_bindings()
 
     def cancel_note(self) -> None:
+        """Close the note field, keeping no change."""
         self.remove_class("-noting")
-        self.focus()
+        self.screen.set_focus(self)
+        self.refresh_bindings()
+
+    def keep_note(self, value: str) -> None:
+        """Close the note field, keeping what was typed: the rated item on screen (``hold``) gets it at
+        once (a Noted message says so), otherwise it goes with the next rating."""
+        note = value.strip() or None
+        held = self.held
+        if held is not None:
+            self._ratings[held.id] = Rating(self._ratings[held.id].rating, note)
+            self.post_message(self.Noted(self, held.id, note))
+        else:
+            self._pending_note = note
+        self.remove_class("-noting")
+        self.screen.set_focus(self)
+        self._show()
 
     def action_scroll_body(self, how: str) -> None:
         body = self.query_one("#rater-body", VerticalScroll)
@@ -393,16 +439,8 @@ class Rater(Widget, can_focus=True):
         if event.input.id != "rater-note":
             return
         event.stop()
-        note = event.value.strip() or None
-        held = self.held
-        if held is not None:  # a note about the rated item still on screen: saved with it
-            self._ratings[held.id] = Rating(self._ratings[held.id].rating, note)
-            self.post_message(self.Noted(self, held.id, note))
-        else:
-            self._pending_note = note
-        self.remove_class("-noting")
-        self.focus()
-        self._show()
+        if self.noting:
+            self.keep_note(event.value)
 
     # ------------------------------------------------------------ helpers
 
