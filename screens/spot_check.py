@@ -252,10 +252,12 @@ class SpotCheckScreen(Screen):
 
     COMMAND_PREFIX = "Spot-check"
     BINDINGS = [
-        Binding("g", "rate('good')", "✓ Good", id="spot.good", priority=True, group=RATE, tooltip="Rate the candidate's output good"),
+        Binding("g", "rate('good')", "✓ Good", id="spot.good", priority=True, group=RATE,
+                tooltip="Rate the candidate's output good"),
         Binding("c", "rate('concerning')", "⚠ Concerning", id="spot.concerning", priority=True, group=RATE,
                 tooltip="Flag the candidate's output as concerning"),
-        Binding("b", "rate('bad')", "✗ Bad", id="spot.bad", priority=True, group=RATE, tooltip="Rate the candidate's output bad"),
+        Binding("b", "rate('bad')", "✗ Bad", id="spot.bad", priority=True, group=RATE,
+                tooltip="Rate the candidate's output bad"),
         Binding("y", "trust(True)", "Trust", id="spot.trust", priority=True, group=TRUST,
                 tooltip="Yes, I would trust the output on screen"),
         Binding("n", "trust(False)", "Distrust", id="spot.distrust", priority=True, group=TRUST,
@@ -274,7 +276,8 @@ class SpotCheckScreen(Screen):
         Binding("d", "decide", "Decide", id="spot.decide", priority=True,
                 tooltip="Run the deployment decision with these ratings and open the report"),
         Binding("r", "report", "Report", id="spot.report", priority=True, tooltip="Open the evaluation report"),
-        Binding("escape", "back", "Back", id="spot.back", priority=True, tooltip="Back to the dashboard (ratings are saved)"),
+        Binding("escape", "back", "Back", id="spot.back", priority=True,
+                tooltip="Back to the dashboard (ratings are saved)"),
     ]
 
     def __init__(self, project: "Project") -> None:
@@ -396,7 +399,8 @@ class SpotCheckScreen(Screen):
     def on_save_failed(self, message: SaveFailed) -> None:
         message.stop()
         what = "withdrawn" if message.job.undo else "saved"
-        self.app.report_error(message.exc, f"The answer about {message.job.item_id} was not {what}")  # type: ignore[attr-defined]
+        text = f"The answer about {message.job.item_id} was not {what}"
+        self.app.report_error(message.exc, text)  # type: ignore[attr-defined]
         self.busy = "loading"
         self.load()  # show what is on disk
 
@@ -485,7 +489,8 @@ class SpotCheckScreen(Screen):
         a = self.answers.get(view.id, Answer())
         line = Text.assemble((view.id, "bold"))
         if a.rating is None:
-            line.append_text(Text.from_markup(" · rate it: [b]g[/b] ✓ good · [b]c[/b] ⚠ concerning · [b]b[/b] ✗ bad"))
+            line.append_text(Text.from_markup(" · rate it: [b]g[/b] ✓ good · [b]c[/b] ⚠ concerning · "
+                                              "[b]b[/b] ✗ bad"))
         else:
             line.append(f" · {SYMBOL[a.rating]} {a.rating}")
         if a.trust is None:
@@ -494,7 +499,8 @@ class SpotCheckScreen(Screen):
             line.append(" · trusted" if a.trust else " · not trusted")
         if view.is_comparison:
             if a.preferred is None:
-                line.append_text(Text.from_markup(" · better? [b]←[/b] base · [b]→[/b] candidate · [b]=[/b] same"))
+                line.append_text(Text.from_markup(" · better? [b]←[/b] base · [b]→[/b] candidate · "
+                                                  "[b]=[/b] same"))
             else:
                 line.append(f" · {PREFERRED[a.preferred]}")
         if a.rating is not None:
