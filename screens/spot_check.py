@@ -146,10 +146,10 @@ class SpotRater(Rater, inherit_bindings=False):
     answer key (one meaning each) and drives it, so the item on screen is the one every answer is about."""
 
     BINDINGS = [
-        Binding("up", "scroll_body('up')", show=False),
-        Binding("down", "scroll_body('down')", show=False),
-        Binding("pageup", "scroll_body('page_up')", show=False),
-        Binding("pagedown", "scroll_body('page_down')", show=False),
+        Binding("up", "scroll_body('up')", priority=True, show=False),
+        Binding("down", "scroll_body('down')", priority=True, show=False),
+        Binding("pageup", "scroll_body('page_up')", priority=True, show=False),
+        Binding("pagedown", "scroll_body('page_down')", priority=True, show=False),
     ]
 
 

@@ -229,3 +229,20 @@ async def test_note_on_a_held_item_is_sent_with_its_id() -> None:
         await pilot.pause()
         assert notes == [("ex1", "fine")] and rater.ratings["ex1"] == Rating("good", "fine")
         assert "note: fine" in str(rater.query_one("#rater-note-line", Static).render())
+
+
+async def test_keys_in_a_burst_are_all_applied_in_order() -> None:
+    """c opens the note at once, enter waits for the typed keys: nothing is typed in the wrong place."""
+    from textual import events
+
+    rater = Rater(ITEMS, choices=("good", "bad"))
+    app = RaterApp(rater)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key, char in [("y", "y"), ("c", "c"), *[(k, k) for k in "yes"], ("enter", "\r"), ("n", "n"),
+                          ("c", "c"), ("n", "n"), ("escape", None), ("y", "y")]:
+            app.post_message(events.Key(key, char))
+        for _ in range(4):
+            await pilot.pause()
+        assert [e for e in app.events if e[0] == "rated"] == [
+            ("rated", "ex1", "good", None), ("rated", "ex2", "bad", "yes"), ("rated", "ex3", "good", None)]
+        assert not rater.noting and app.focused is rater

@@ -112,19 +112,21 @@ class NoteInput(Input):
 class Rater(Widget, can_focus=True):
     """Rates items one by one. See the module docstring for the API."""
 
+    # every key is priority: it acts on the App's own turn, in the order pressed, even when one of them moves
+    # the focus (c opens the note field); all stand aside while the note is typed (see tui.keys)
     BINDINGS = [
-        Binding("y", "rate('good')", "✓ Good", id="rater.good", tooltip="Rate this item good and move on"),
-        Binding("n", "rate('bad')", "✗ Bad", id="rater.bad", tooltip="Rate this item bad and move on"),
-        Binding("m", "rate('concerning')", "⚠ Concerning", id="rater.concerning",
+        Binding("y", "rate('good')", "✓ Good", priority=True, id="rater.good",
+                tooltip="Rate this item good and move on"),
+        Binding("n", "rate('bad')", "✗ Bad", priority=True, id="rater.bad", tooltip="Rate this item bad and move on"),
+        Binding("m", "rate('concerning')", "⚠ Concerning", priority=True, id="rater.concerning",
                 tooltip="Flag this item as concerning and move on"),
-        Binding("u,backspace", "undo", "Undo", id="rater.undo",
+        Binding("u,backspace", "undo", "Undo", priority=True, id="rater.undo",
                 tooltip="Go back to the last rated item and clear its rating"),
-        Binding("c", "note", "Note", id="rater.note", priority=True,  # moves the focus: see tui.keys
-                tooltip="Add a note to this item, then rate it"),
-        Binding("up", "scroll_body('up')", show=False),
-        Binding("down", "scroll_body('down')", show=False),
-        Binding("pageup", "scroll_body('page_up')", show=False),
-        Binding("pagedown", "scroll_body('page_down')", show=False),
+        Binding("c", "note", "Note", priority=True, id="rater.note", tooltip="Add a note to this item, then rate it"),
+        Binding("up", "scroll_body('up')", priority=True, show=False),
+        Binding("down", "scroll_body('down')", priority=True, show=False),
+        Binding("pageup", "scroll_body('page_up')", priority=True, show=False),
+        Binding("pagedown", "scroll_body('page_down')", priority=True, show=False),
     ]
 
     DEFAULT_CSS = """
