@@ -1,5 +1,6 @@
 """One meaning per key on every screen: no key is bound to two actions among a screen's own bindings,
-the bindings of the project widgets it builds and the App's; and no screen reads keys outside BINDINGS.
+the bindings of the project widgets it builds and the App's (on a modal screen only the App's priority
+ones reach it); and no screen reads keys outside BINDINGS.
 
 Keys of text fields (Input / TextArea subclasses) are left out: they belong to the field only while one
 types in it (enter keeps a note, esc drops it) and every key there is text anyway.
@@ -15,7 +16,7 @@ from collections import defaultdict
 
 import pytest
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
@@ -79,9 +80,10 @@ def widgets_built_by(screen_cls: type[Screen]) -> list[type[Widget]]:
 
 def meanings(screen_cls: type[Screen]) -> dict[str, set[str]]:
     actions: dict[str, set[str]] = defaultdict(set)
-    sources = [screen_cls, *widgets_built_by(screen_cls), TunesmithApp]
-    for cls in sources:
+    for cls in (screen_cls, *widgets_built_by(screen_cls), TunesmithApp):
         for b in bindings_of(cls):
+            if cls is TunesmithApp and issubclass(screen_cls, ModalScreen) and not b.priority:
+                continue  # a modal screen keeps the App's keys out, all but the priority ones
             action = b.action if b.action.startswith(("app.", "screen.")) else b.action
             for key in keys_of(b):
                 actions[key].add(action.removeprefix("app.").removeprefix("screen."))

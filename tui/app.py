@@ -125,8 +125,7 @@ class TunesmithApp(App[None]):
     def action_help(self) -> None:
         from tui.dialogs import HelpDialog
 
-        if isinstance(self.screen, HelpDialog):  # ? again: the help closes (one meaning: the help, on/off)
-            self.screen.dismiss(None)
+        if isinstance(self.screen, HelpDialog):
             return
         title = f"Keys: {self.screen.title or self.title}" if self.screen.title else "Keys"
         self.push_screen(HelpDialog(self.screen, title))

@@ -75,7 +75,7 @@ def bindings_table(screen: Screen) -> Table:
 class HelpDialog(ModalScreen[None]):
     """The keys of the screen underneath, with what each does."""
 
-    BINDINGS = [Binding("escape,q,enter", "close", "Close", id="help.close")]  # ? (the App's help) closes it too
+    BINDINGS = [Binding("escape,question_mark,q,enter", "close", "Close", id="help.close")]
 
     def __init__(self, screen: Screen, title: str) -> None:
         super().__init__(classes="dialog")
