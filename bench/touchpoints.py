@@ -221,18 +221,19 @@ async def spot_check(d: Driver, slug: str) -> None:
     screen = app.screen
     rater = screen.rater
     comparisons = 0
-    while not rater.finished:
+    while not rater.done:
         item = rater.current
         view = next(v for v in screen.state.views if v.id == item.id)
         ok = passed.get(item.id, True)
         d.tally.words += words(item.title, item.body)
         d.tally.items += 1
-        await d.press("y" if ok else "n", decisions=1)
+        await d.press("g" if ok else "b", decisions=1)  # ✓ / ✗
         if view.is_comparison:
             comparisons += 1
-            await d.press("c" if ok else "b", decisions=1)
-        await d.press("t" if ok else "d", decisions=1)  # would you trust this?
+            await d.press("right" if ok else "left", decisions=1)  # which is better: candidate / base
+        await d.press("y" if ok else "n", decisions=1)  # would you trust this? (then the next item)
         d.no_error()
+    assert screen.saver is not None and screen.saver.wait()  # every answer written before deciding
     d.tally.notes.append(f"{d.tally.items - comparisons} rated with trust + {comparisons} comparisons")
     await d.press("d", decisions=1, until=lambda: type(app.screen).__name__ == "ReportScreen")  # decide
     d.no_error()

@@ -51,7 +51,8 @@ class HomeScreen(Screen):
     SUB_TITLE = "projects"
 
     BINDINGS = [
-        Binding("n", "new", "New", id="home.new", tooltip="Create a project: name, task, preset, method"),
+        Binding("n", "new", "New", id="home.new", priority=True,  # the form is ready before the next key
+                tooltip="Create a project: name, task, preset, method"),
         Binding("o", "open", "Open", id="home.open", tooltip="Open the highlighted project's dashboard (or enter)"),
         Binding("d", "delete", "Delete", id="home.delete", tooltip="Delete the highlighted project (asks first)"),
         Binding("r", "refresh", "Refresh", id="home.refresh", tooltip="Read the projects folder again"),
@@ -184,7 +185,9 @@ class HomeScreen(Screen):
     def action_refresh(self) -> None:
         self.refresh_projects()
 
-    def action_new(self) -> None:
+    async def action_new(self) -> None:
+        """Open the form and wait until it is mounted with the name field focused: the keys typed right
+        after n are the name's (see tui.keys)."""
         from screens.new_project import NewProjectScreen
 
         def created(project: "Project | None") -> None:
@@ -192,7 +195,7 @@ class HomeScreen(Screen):
             if project is not None:
                 self.tunesmith.open_project(project.slug, created=True)  # it says the inferred task type
 
-        self.app.push_screen(NewProjectScreen(), created)
+        await self.app.push_screen(NewProjectScreen(), created)
 
     def action_open(self) -> None:
         s = self.selected()

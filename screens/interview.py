@@ -49,8 +49,7 @@ ROUND_COUNT = 4
 MAX_PICKS = 4
 MAX_PERSONAS = 3
 
-PICK = Binding.Group("Pick", compact=True)
-CHOOSE = Binding.Group("Choose", compact=True)
+PICK = Binding.Group("Pick", compact=True)  # one digit, one meaning: the n-th option on screen
 MOVE = Binding.Group("Highlight", compact=True)
 
 # One lock per project folder: a worker holds it for every session call, so a screen opened again
@@ -180,17 +179,16 @@ def _display(key: str) -> str:
 
 class InterviewScreen(Screen):
     BINDINGS = [
+        # a digit takes the n-th option shown: a persona on the persona step, a suggestion on a question
+        *[Binding(str(n), f"option({n})", f"Pick {n}", id=f"interview.pick{n}", group=PICK, priority=True,
+                  tooltip=f"Persona {n} (persona step) · suggestion {n}, while the answer field is empty (question)")
+          for n in range(1, max(MAX_PERSONAS, MAX_PICKS) + 1)],
         # persona step
-        *[Binding(str(n), f"choose({n})", f"Choose {n}", id=f"interview.choose{n}", group=CHOOSE, priority=True,
-                  tooltip=f"Interview as persona {n}") for n in range(1, MAX_PERSONAS + 1)],
         Binding("e", "edit_persona", "Edit", id="interview.edit_persona",
                 tooltip="Edit the highlighted persona's role, years and why, then interview as it"),
         Binding("r", "repropose", "Ask again", id="interview.repropose",
                 tooltip="Ask the interviewer model for three new personas"),
         # question step
-        *[Binding(str(n), f"pick({n})", f"Pick {n}", id=f"interview.pick{n}", group=PICK, priority=True,
-                  tooltip=f"Answer with suggestion {n} (while the answer field is empty)")
-          for n in range(1, MAX_PICKS + 1)],
         Binding("up", "move(-1)", "Up", id="interview.up", group=MOVE,
                 tooltip="Highlight the previous suggestion"),
         Binding("down", "move(1)", "Down", id="interview.down", group=MOVE,
@@ -555,6 +553,10 @@ class InterviewScreen(Screen):
     # ------------------------------------------------------------ which keys work now
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "option":
+            action = {"persona": "choose", "question": "pick"}.get(self.step, "")
+            if not action:
+                return False
         steps = {
             "choose": "persona", "edit_persona": "persona", "repropose": "persona",
             "pick": "question", "move": "question", "edit_suggestion": "question", "skip": "question",
@@ -583,6 +585,13 @@ class InterviewScreen(Screen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if isinstance(event.input, AnswerInput):
             self.refresh_bindings()  # the pick keys come and go with an empty field
+
+    def action_option(self, n: int) -> None:
+        """A digit: the n-th option shown (persona, or suggestion)."""
+        if self.step == "persona":
+            self.action_choose(n)
+        elif self.step == "question" and self.check_action("option", (n,)):
+            self.action_pick(n)
 
     # ------------------------------------------------------------ persona actions
 

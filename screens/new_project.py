@@ -3,6 +3,11 @@
 Project.create infers the task type from the task text (core.task_type.heuristic); the dashboard that
 opens next says what was inferred, and refines it with the model in a worker when one is configured
 (see screens.dashboard). c there changes it.
+
+No keypress is lost, however fast it comes (see tui.keys): the name field has the focus from the moment
+the form is mounted (the home screen's n waits for that before the next key is handed out); tab,
+shift+tab and enter in the name field move the focus on the App's own turn, so the keys after them go to
+the next field; ctrl+s (and enter on Create) first waits for every key already typed into the fields.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from core.errors import BadInput
 from core.models.config import TRAINING_METHODS
 from core.models.presets import DEFAULT_PRESET, PRESETS
 from core.project import Project
+from tui.keys import caught_up
 from tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
@@ -60,6 +66,10 @@ class NewProjectScreen(Screen[Project | None]):
     BINDINGS = [
         Binding("ctrl+s", "create", "Create", id="new.create", priority=True,
                 tooltip="Create the project and open its dashboard"),
+        Binding("tab", "focus_field(1)", "Next field", id="new.next", priority=True, show=False),
+        Binding("shift+tab", "focus_field(-1)", "Previous field", id="new.previous", priority=True, show=False),
+        Binding("enter", "name_done", "Next field", id="new.enter", priority=True, show=False,
+                tooltip="In the name field: on to the task"),
         Binding("escape", "cancel", "Cancel", id="new.cancel", tooltip="Back to the projects, creating nothing"),
     ]
 
@@ -70,7 +80,8 @@ class NewProjectScreen(Screen[Project | None]):
             with Vertical(classes="field"):
                 with Horizontal(classes="field-row"):
                     yield Label("Name", classes="field-label")
-                    yield Input(placeholder="e.g. support bot", id="name", compact=True, max_length=200)
+                    yield Input(placeholder="e.g. support bot", id="name", compact=True, max_length=200,
+                                select_on_focus=False)  # back in it, typing goes on (nothing replaced)
                 yield Static(id="name-error", classes="field-error", markup=False)
             with Vertical(classes="field"):
                 with Horizontal(classes="field-row"):
@@ -103,7 +114,21 @@ class NewProjectScreen(Screen[Project | None]):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.query_one("#name", Input).focus()
+        self.set_focus(self.query_one("#name", Input))  # at once, not on a later turn (see tui.keys)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "name_done":  # enter elsewhere is the field's own (open a list, press a button)
+            return isinstance(self.focused, Input) and self.focused.id == "name"
+        return True
+
+    def action_name_done(self) -> None:
+        self.focus_next()
+
+    def action_focus_field(self, step: int) -> None:
+        if step > 0:
+            self.focus_next()
+        else:
+            self.focus_previous()
 
     @property
     def tunesmith(self) -> "TunesmithApp":
@@ -112,8 +137,7 @@ class NewProjectScreen(Screen[Project | None]):
     # ------------------------------------------------------------ fields
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.focus_next()
+        event.stop()  # enter in the name field is the screen's (action_name_done), on the App's turn
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "preset" and isinstance(event.value, str):
@@ -121,10 +145,10 @@ class NewProjectScreen(Screen[Project | None]):
             self.query_one("#preset-summary", Static).update(preset.summary)
             self.query_one("#method", Select).value = preset.training_method
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if event.button.id == "create":
-            self.action_create()
+            await self.action_create()
         else:
             self.action_cancel()
 
@@ -139,7 +163,7 @@ class NewProjectScreen(Screen[Project | None]):
         box.update(f"{field.capitalize() + ': ' if field else ''}{text}")
         box.display = True
         if field:
-            self.query_one(f"#{field}").focus()
+            self.set_focus(self.query_one(f"#{field}"))
 
     # ------------------------------------------------------------ actions
 
@@ -153,7 +177,8 @@ class NewProjectScreen(Screen[Project | None]):
             "method": method if isinstance(method, str) else "",
         }
 
-    def action_create(self) -> None:
+    async def action_create(self) -> None:
+        await caught_up(self.query_one("#name", Input), self.query_one("#task", TextArea))  # every typed key in
         v = self.values()
         try:
             project = Project.create(v["name"], v["task"], preset=v["preset"], method=v["method"] or None,

@@ -360,8 +360,11 @@ async def test_tui_rates_pending_outputs_with_one_key_undo_resume_and_decides(pr
         screen = app.screen
         assert screen.rater.current.id == order[2] and "2/24 rated" in str(
             screen.query_one("#human-status").render())
-        for _ in range(22):
+        assert screen.rater.progress_text().startswith("2/24 rated")  # one count on the screen
+        for n in range(22):
             await pilot.press("y")
+            status = str(screen.query_one("#human-status").render())
+            assert f"{3 + n}/24 rated" in status and screen.rater.progress_text().startswith(f"{3 + n}/24 rated")
         await settle(pilot, app)
         assert human.load(project).rated == 24
         await pilot.press("d")

@@ -159,6 +159,9 @@ async def test_help_lists_keys_and_palette_runs_actions(projects_root: Path) -> 
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, HomeScreen)
+        await pilot.press("?", "?")  # ? again closes it: one meaning, the help on and off
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
         # every screen action is a command-palette entry
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert {"Home: New", "Home: Open", "Home: Delete", "Home: Refresh", "Home: Help"} <= set(titles)

@@ -80,7 +80,7 @@ async def test_offline_persona_pick_answer_skip_back(projects_root: Path) -> Non
         assert screen.query_one(PersonaList).option_count == 3
         assert "Running on the built-in question bank" in text(screen, "#iv-notice")
         assert screen.query_one("#iv-notice").display
-        assert "Choose" in shown_keys(screen) and "Edit" in shown_keys(screen)
+        assert "Pick" in shown_keys(screen) and "Edit" in shown_keys(screen)
         assert "Ask again" not in shown_keys(screen)  # offline: nothing to ask
         await press(pilot, "1")
         iv = saved(project)

@@ -126,3 +126,40 @@ def test_error_prefixes_map_to_fields() -> None:
     assert field_of("--method: must be one of sft") == ("method", "must be one of sft")
     assert field_of("a project named 'x' already exists at /p")[0] == "name"
     assert field_of("something else") == (None, "something else")
+
+
+def burst(app: TunesmithApp, text: str | list[str]) -> None:
+    """Queue every key at once (a fast typist on a busy CPU): none waits for the one before."""
+    from textual import events
+
+    names = {" ": "space", "\t": "tab", "\n": "enter", ".": "full_stop", ",": "comma", "!": "exclamation_mark"}
+    chars = {"tab": "\t", "enter": "\r", "ctrl+s": None, "shift+tab": None}
+    for key in (list(text) if isinstance(text, str) else text):
+        if key in chars:
+            app.post_message(events.Key(key, chars[key]))
+        else:
+            app.post_message(events.Key(names.get(key, key), key))
+
+
+async def test_fast_typing_from_home_loses_no_key(projects_root: Path) -> None:
+    """n, the name, enter, the task, ctrl+s, all queued at once: each key lands in its field, in order."""
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        burst(app, "nSupport bot\nAnswer printer questions, briefly.")
+        burst(app, ["ctrl+s"])
+        await settle(pilot)
+        await settle(pilot)
+        assert isinstance(app.screen, DashboardScreen)
+        meta = Project.open("support-bot", projects_root).meta
+        assert meta.task == "Answer printer questions, briefly."
+
+
+async def test_fast_tabbing_back_and_forth_keeps_every_key(projects_root: Path) -> None:
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot)
+        burst(app, list("Quick") + ["tab"] + list("Sort mail.") + ["shift+tab"] + list(" one"))
+        await settle(pilot)
+        assert form.values()["name"] == "Quick one" and form.values()["task"] == "Sort mail."
+        assert form.focused is form.query_one("#name")

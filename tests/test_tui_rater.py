@@ -48,13 +48,13 @@ async def test_rates_with_one_key_and_moves_on() -> None:
     app = RaterApp(rater)
     async with app.run_test(size=(80, 24)) as pilot:
         assert title(rater) == "Example 1"
-        assert progress(rater) == "1/5 · ✓ 0 ⚠ 0 ✗ 0"
+        assert progress(rater) == "0/5 rated · ✓ 0 ⚠ 0 ✗ 0"
         await pilot.press("y", "n", "m")
         await pilot.pause()
         assert app.events == [("rated", "ex1", "good", None), ("rated", "ex2", "bad", None),
                               ("rated", "ex3", "concerning", None)]
         assert title(rater) == "Example 4"
-        assert progress(rater).startswith("4/5 · ✓ 1 ⚠ 1 ✗ 1")
+        assert progress(rater).startswith("3/5 rated · ✓ 1 ⚠ 1 ✗ 1")
 
 
 async def test_undo_goes_back_and_clears_the_rating() -> None:
@@ -89,7 +89,7 @@ async def test_finish_message_and_undo_after_finishing() -> None:
         assert app.events[-1] == ("finished", {"ex1": Rating("good"), "ex2": Rating("good"), "ex3": Rating("bad")})
         assert rater.finished and rater.current is None
         assert title(rater).startswith("All 3 items rated")
-        assert progress(rater).startswith("3/3 · ✓ 2 ✗ 1")
+        assert progress(rater).startswith("3/3 rated · ✓ 2 ✗ 1")
         count = len(app.events)
         await pilot.press("y")  # nothing left to rate
         await pilot.pause()
@@ -149,7 +149,7 @@ async def test_resume_from_earlier_ratings_and_tuple_items() -> None:
     app = RaterApp(rater)
     async with app.run_test(size=(80, 24)) as pilot:
         assert title(rater) == "Item 2"
-        assert progress(rater).startswith("3/4 · ✓ 1 ✗ 1")
+        assert progress(rater).startswith("2/4 rated · ✓ 1 ✗ 1")
         await pilot.press("u")
         await pilot.pause()
         assert app.events == [("undone", "id1")]
@@ -186,3 +186,63 @@ async def test_empty_rater_says_so() -> None:
         await pilot.pause()
         assert title(rater) == "Nothing to review."
         assert app.events == []
+
+
+async def test_hold_keeps_the_rated_item_on_screen_until_released() -> None:
+    rater = Rater(ITEMS[:2], choices=("good", "bad"), hold=True)
+    app = RaterApp(rater)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("y")
+        await pilot.pause()
+        assert title(rater) == "Example 1" and rater.held.id == "ex1"
+        assert progress(rater).startswith("1/2 rated")
+        await pilot.press("n")  # rating it again changes it, still one rating
+        await pilot.pause()
+        assert rater.ratings == {"ex1": Rating("bad")} and progress(rater).startswith("1/2 rated · ✓ 0 ✗ 1")
+        rater.release()
+        await pilot.pause()
+        assert title(rater) == "Example 2" and rater.held is None
+        await pilot.press("y")
+        await pilot.pause()
+        assert rater.finished and not rater.done and rater.current.id == "ex2"
+        assert not any(e[0] == "finished" for e in app.events)
+        await pilot.press("u")  # undo of the held item clears it and keeps it on screen
+        await pilot.pause()
+        assert app.events[-1] == ("undone", "ex2") and rater.current.id == "ex2" and rater.held is None
+        await pilot.press("y")
+        rater.release()
+        await pilot.pause()
+        assert rater.done and app.events[-1][0] == "finished"
+
+
+async def test_note_on_a_held_item_is_sent_with_its_id() -> None:
+    notes: list[tuple[str, str | None]] = []
+
+    class NotedApp(RaterApp):
+        def on_rater_noted(self, m: Rater.Noted) -> None:
+            notes.append((m.item_id, m.note))
+
+    rater = Rater(ITEMS[:2], hold=True)
+    app = NotedApp(rater)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("y", "c", *"fine", "enter")
+        await pilot.pause()
+        assert notes == [("ex1", "fine")] and rater.ratings["ex1"] == Rating("good", "fine")
+        assert "note: fine" in str(rater.query_one("#rater-note-line", Static).render())
+
+
+async def test_keys_in_a_burst_are_all_applied_in_order() -> None:
+    """c opens the note at once, enter waits for the typed keys: nothing is typed in the wrong place."""
+    from textual import events
+
+    rater = Rater(ITEMS, choices=("good", "bad"))
+    app = RaterApp(rater)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key, char in [("y", "y"), ("c", "c"), *[(k, k) for k in "yes"], ("enter", "\r"), ("n", "n"),
+                          ("c", "c"), ("n", "n"), ("escape", None), ("y", "y")]:
+            app.post_message(events.Key(key, char))
+        for _ in range(4):
+            await pilot.pause()
+        assert [e for e in app.events if e[0] == "rated"] == [
+            ("rated", "ex1", "good", None), ("rated", "ex2", "bad", "yes"), ("rated", "ex3", "good", None)]
+        assert not rater.noting and app.focused is rater
