@@ -200,7 +200,7 @@ async def test_comparison_preference_and_finish_then_decide(project: Project) ->
         text = " ".join(lines_of(done).replace("│", " ").split())
         assert "Finished: 20/20 rated · ✓ 18 good · ⚠ 1 concerning · ✗ 1 bad · trusted 17 · not 1" in text
         assert "d decide" in text
-        assert "candidate better 1 · base better 1 · same 1" in text and "judge agreement" in text
+        assert "candidate better 1 · base better 1 · same 1" in text and "the judge agrees with you" in text
         assert counters(screen) == {(20, 20)}
         assert keys(screen)["Decide"] and not screen.query_one("#spot-followup", Static).display
         fits(screen)

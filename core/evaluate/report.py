@@ -378,7 +378,7 @@ def _judge_section(record: EvalRecord, judge: Mapping[str, Any] | None, agreemen
                              "result"), rows)]
     lines += _judge_breakdown(judge)
     if agreement:
-        lines += ["", agreement.rstrip(".") + " (from the spot-check)."]
+        lines += ["", agreement.rstrip(".") + ", from the spot-check."]
     return lines
 
 
