@@ -44,7 +44,7 @@ def test_lora_rules() -> None:
     assert hw.choose_hardware(0.1, "yes").use_lora is True
     assert hw.choose_hardware(13.0, "no").use_lora is False
     assert hw.choose_hardware(0.5, "auto").use_lora is False
-    assert hw.choose_hardware(7.0, "auto").use_lora is True and "7B" in hw.choose_hardware(7.0, "auto").lora_reason
+    assert hw.choose_hardware(7.0, "auto").use_lora is True and "7 billion" in hw.choose_hardware(7.0, "auto").lora_reason
     forced = hw.choose_hardware(1.5, "no")  # full fine-tune forced: steps up to a single GPU that holds it
     assert forced.flavor == "a100-large" and any("stepped up" in n for n in forced.notes)
 

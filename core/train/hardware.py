@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import words
+
 
 @dataclass(frozen=True)
 class Flavor:
@@ -221,12 +223,13 @@ def choose_hardware(params_b: float | None, use_lora: str = "auto") -> HardwareC
     elif use_lora == "no":
         lora, reason = False, "use_lora = no"
     elif params_b >= LORA_THRESHOLD_B:
-        lora, reason = True, f"{params_b:.3g}B >= {LORA_THRESHOLD_B:g}B (the skill: use LoRA above 7B)"
+        lora, reason = True, (f"{words.parameters(params_b)}: at {LORA_THRESHOLD_B:g} billion and above only small "
+                              f"adapters are trained (LoRA)")
     elif not any(fits(f, False) for f in row):
         lora, reason = True, (f"a full fine-tune needs ~{memory_need_gb(params_b, False):.0f} GB, more than "
                               f"{' / '.join(row)} have")
     else:
-        lora, reason = False, f"{params_b:.3g}B fits a full fine-tune on {row[0] if fits(row[0], False) else row[-1]}"
+        lora, reason = False, f"{words.parameters(params_b)}: small enough to train every weight (a full fine-tune)"
     need = memory_need_gb(params_b, lora)
     chosen = next((f for f in row if fits(f, lora)), None)
     if chosen is None:

@@ -54,7 +54,9 @@ class TrainingPlan:
         return self.check.ok
 
     def render(self) -> str:
-        size = (f"{self.parameters_b:.3g}B parameters, from its {self.size_source}" if self.parameters_b is not None
+        from core import words
+
+        size = (f"{words.parameters(self.parameters_b)}, from its {self.size_source}" if self.parameters_b is not None
                 else "size unknown")
         length = (f"{self.max_steps} steps (max_steps)" if self.max_steps
                   else f"{self.epochs:g} epochs ({self.steps:,} steps)")
