@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import words
-
 
 @dataclass(frozen=True)
 class Flavor:
@@ -219,17 +217,16 @@ def choose_hardware(params_b: float | None, use_lora: str = "auto") -> HardwareC
     row = list(size_row(params_b))
     fits = lambda name, lora: FLAVORS[name].vram_gb >= memory_need_gb(params_b, lora)  # noqa: E731
     if use_lora == "yes":
-        lora, reason = True, "use_lora = yes"
+        lora, reason = True, "asked for in the project (use_lora = yes)"
     elif use_lora == "no":
-        lora, reason = False, "use_lora = no"
+        lora, reason = False, "asked for in the project (use_lora = no)"
     elif params_b >= LORA_THRESHOLD_B:
-        lora, reason = True, (f"{words.parameters(params_b)}: at {LORA_THRESHOLD_B:g} billion and above only small "
-                              f"adapters are trained (LoRA)")
+        lora, reason = True, f"a model of {LORA_THRESHOLD_B:g} billion parameters or more trains best with adapters"
     elif not any(fits(f, False) for f in row):
         lora, reason = True, (f"a full fine-tune needs ~{memory_need_gb(params_b, False):.0f} GB, more than "
                               f"{' / '.join(row)} have")
     else:
-        lora, reason = False, f"{words.parameters(params_b)}: small enough to train every weight (a full fine-tune)"
+        lora, reason = False, "the model is small enough to train every weight"
     need = memory_need_gb(params_b, lora)
     chosen = next((f for f in row if fits(f, lora)), None)
     if chosen is None:
