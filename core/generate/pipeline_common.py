@@ -41,6 +41,21 @@ class GenerationProgress:
     part: int = 0
     retries: int = 0  # provider faults the gateway retried
     failed_requests: int = 0  # requests that failed for good (their examples are simply missing)
+    remaining_s: float | None = None  # from this run's measured pace (None until it is measured)
+    projected_generated: int = 0  # examples the whole run will generate, at its measured pass rate
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.kept / self.target) if self.target else 0.0
+
+    def remaining_text(self) -> str:
+        from core.progress import duration
+
+        if self.target and self.kept >= self.target:
+            return "done"
+        if self.remaining_s is None:
+            return "measuring the time left"
+        return f"about {duration(self.remaining_s)} left"
 
     def line(self) -> str:
         if self.message and not self.target:
@@ -60,6 +75,10 @@ class GenerationProgress:
                 f"{cost} · {self.examples_per_s:.1f} examples/s")
         if self.retries or self.failed_requests:
             text += f" · provider faults: {self.retries} retried, {self.failed_requests} failed"
+        if self.projected_generated > self.done:
+            text += f" · ~{self.projected_generated:,} to generate in all"
+        if self.target and (self.remaining_s is not None or self.done):
+            text += f" · {self.remaining_text()}"
         return f"{text} · {self.message}" if self.message else text
 
     __str__ = line
