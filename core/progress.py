@@ -175,3 +175,38 @@ class CliBar:
         else:
             self.show(force=self._shown_pct < self.eta.fraction * 100)
         self._drawn = False
+
+
+class InPlace:
+    """A status line redrawn in place on a tty (a bar in front when the fraction is known), printed as plain
+    lines otherwise; ``message`` prints a line of its own above it. For steps whose own events already
+    come rate-limited (the generation pipeline's)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = ""
+
+    def show(self, text: str, fraction: float | None = None) -> None:
+        if not self.tty:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            return
+        width = shutil.get_terminal_size((80, 24)).columns
+        head = f"{bar(fraction, 12)} {fraction:4.0%} " if fraction is not None and width >= 40 else ""
+        self._last = (head + text)[: max(1, width - 1)]
+        self.stream.write("\r\x1b[K" + self._last)
+        self.stream.flush()
+
+    def message(self, text: str) -> None:
+        if self.tty and self._last:
+            self.stream.write("\r\x1b[K" + text + "\n" + self._last)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._last:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._last = ""
