@@ -16,6 +16,7 @@ lines at most every ``every_s`` seconds (or ``every_pct`` percent) otherwise, so
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import sys
 import time
@@ -210,3 +211,33 @@ class InPlace:
             self.stream.write("\n")
             self.stream.flush()
         self._last = ""
+
+
+# "…: 12/40" or, from Eta.line, "…: 1,200/2,000 outputs · about 3 min left"
+COUNT_RE = re.compile(r"(\d[\d,]*)\s*/\s*(\d[\d,]*)(?:\s+[a-z][a-z ]*)?(?:\s+·\s+([^/]+))?\s*$")
+
+
+def count_in(line: str) -> tuple[int, int] | None:
+    """(done, total) from a progress line that ends with a count (or an Eta line), else None."""
+    m = COUNT_RE.search(line.strip())
+    if not m:
+        return None
+    done, total = int(m.group(1).replace(",", "")), int(m.group(2).replace(",", ""))
+    return (done, total) if total > 0 and done <= total else None
+
+
+def line_printer(stream: TextIO | None = None) -> Callable[[str], None]:
+    """A ``progress(line)`` for the CLI: a line with a count redrawn in place with a bar on a tty (the
+    others printed above it); every line printed as it is in a pipe."""
+    live = InPlace(stream)
+
+    def say(line: str) -> None:
+        counted = count_in(line) if live.tty else None
+        if counted is None:
+            live.message(line)
+            return
+        live.show(line, counted[0] / counted[1])
+        if counted[0] >= counted[1]:
+            live.close()
+
+    return say

@@ -98,3 +98,30 @@ def test_cli_bar_on_a_pipe_prints_rate_limited_lines() -> None:
     assert "\r" not in out.getvalue() and "█" not in out.getvalue()
     cli.close()
     assert out.getvalue().splitlines()[-1].startswith("judge: 100/1,000 · about")
+
+
+def test_count_in_reads_plain_and_eta_lines() -> None:
+    from core.progress import count_in
+
+    assert count_in("candidate model: 3/12") == (3, 12)
+    assert count_in("base m: 1,200/2,000 outputs · about 3 min left") == (1200, 2000)
+    assert count_in("never: 2/3 · 40/60 examples · measuring the time left") == (40, 60)
+    assert count_in("scoring") is None and count_in("odd 5/0") is None
+
+
+def test_line_printer_tty_redraws_counted_lines_pipe_prints_all() -> None:
+    from core.progress import line_printer
+
+    tty = Tty()
+    say = line_printer(tty)
+    say("loading m")
+    say("base m: 5/10 outputs · about 5 s left")
+    say("base m: 10/10 outputs · done")
+    say("scoring")
+    text = tty.getvalue()
+    assert text.count("\r") >= 2 and "█" in text and text.endswith("scoring\n")
+    pipe = io.StringIO()
+    say = line_printer(pipe)
+    for line in ("loading m", "base m: 5/10 outputs · about 5 s left", "scoring"):
+        say(line)
+    assert pipe.getvalue() == "loading m\nbase m: 5/10 outputs · about 5 s left\nscoring\n"
