@@ -158,8 +158,15 @@ def run_json(project: Project, run) -> dict:
                     "epoch": next((r.epoch for r in reversed(rows) if r.epoch is not None), None),
                     "final_loss": losses[-1] if losses else None,
                     "final_eval_loss": eval_losses[-1] if eval_losses else None},
+        "estimate": timing_summary(run),
         "path": str(folder),
     }
+
+
+def timing_summary(run) -> dict:
+    from core.train.timing import summary
+
+    return summary(run)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
