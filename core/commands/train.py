@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import datetime, timezone
 from typing import TextIO
@@ -90,14 +91,18 @@ def _follow(project: Project, run_id: str, from_start: bool = True) -> int:
 
     _, run = service.load_run(project, run_id)
     rows: list = []
+    total: list[int | None] = [None]  # the step count the runner logs ("... of=500"), for a run planned in epochs
     cli = CliBar("training", timing.live_eta(run, rows), sys.stdout, unit="steps")
 
     def on_metric(row) -> None:
         rows.append(row)
-        cli.eta = timing.live_eta(run, rows)
+        cli.eta = timing.live_eta(run, rows, total[0])
         cli.show()
 
     def on_line(line: str) -> None:
+        found = re.search(r"\bof=(\d+)", line)
+        if found:
+            total[0] = int(found.group(1))
         cli.message(line) if cli.tty else _print(line)
 
     try:

@@ -104,18 +104,18 @@ def cell_reporter(progress: Progress | None, phase: str, label: str,
         return None
     from core.progress import Eta
 
-    eta = [Eta(total=0)]  # started now, with the generation
+    eta = Eta(total=0)  # started now, with the generation
     shown = [-100.0]
 
     def on_cell(done: int, total: int) -> None:
-        eta[0].update(done, total)
+        eta.update(done, total)
         pct = 100.0 * done / total if total else 100.0
         if pct - shown[0] < every_pct and done < total:
             return
         shown[0] = pct
-        progress(GenerationProgress(phase=phase, message=f"{label}: {eta[0].line('cells generated')}",
-                                    step_done=done, step_total=total, remaining_s=eta[0].remaining_s(),
-                                    elapsed_s=eta[0].elapsed_s))
+        progress(GenerationProgress(phase=phase, message=f"{label}: {eta.line('cells generated')}",
+                                    step_done=done, step_total=total, remaining_s=eta.remaining_s(),
+                                    elapsed_s=eta.elapsed_s))
 
     return on_cell
 
