@@ -45,17 +45,18 @@ def test_projection_from_measured_rates(fake_llm, project: Project) -> None:  # 
     # a finished scale-up kept 1,000 of 3,248 in 480 s: a fresh scale-up plans with its rates
     rp.update_summary(project, scale=GenerationReport(phase="scale", strategy="x", training_method="sft",
                                                       requested=1000, generated=3248, kept=1000,
-                                                      pass_rate=0.3079, seconds=480.0))
+                                                      pass_rate=0.3079, seconds=480.0, requests=812))
     again = sc.projection(project, target=1000, fresh=True)
     assert again.basis == "the previous scale-up" and again.pass_rate == pytest.approx(0.3079)
     assert again.examples_needed == pytest.approx(3248, abs=2)
     assert again.seconds == pytest.approx(480.0 / 3248 * again.examples_needed, rel=0.01)
+    assert again.requests == pytest.approx(812 / 3248 * again.examples_needed, abs=1)
     # a running scale-up with enough checked: its own pass rate and pace
-    state = ps.ScaleState(target=1000, kept=100, checked=200, seconds=100.0)
+    state = ps.ScaleState(target=1000, kept=100, checked=200, seconds=100.0, requests=40, cache_hits=10)
     project.write(ps.SCALE_STATE, state)
     live = sc.projection(project)
     assert live.basis == "this scale-up so far" and live.examples_needed == 1800
-    assert live.seconds == pytest.approx(900.0)
+    assert live.seconds == pytest.approx(900.0) and live.requests == 450  # 50 requests per 200 checked
     assert "rates measured on this scale-up so far" in live.describe()
 
 

@@ -86,6 +86,7 @@ def projection(project: Project, target: int | None = None, gateway: Any = None,
     generated = sum(a.generated for a in run.attempts) or report.generated or 1
     rate = report.pass_rate
     seconds_per = report.seconds / generated
+    requests_per = (run.requests + run.cache_hits) / generated
     basis = "the pilot"
     from core.generate.report import read_summary
 
@@ -94,14 +95,18 @@ def projection(project: Project, target: int | None = None, gateway: Any = None,
         rate, basis = state.pass_rate, "this scale-up so far"
         if state.seconds > 0:
             seconds_per = state.seconds / state.checked
+        if state.requests + state.cache_hits > 0:
+            requests_per = (state.requests + state.cache_hits) / state.checked
     elif earlier is not None and earlier.phase == "scale" and earlier.generated >= MIN_SCALE_SAMPLE:
         rate, basis = earlier.pass_rate, "the previous scale-up"
         if earlier.seconds > 0:
             seconds_per = earlier.seconds / earlier.generated
+        if earlier.requests:
+            requests_per = earlier.requests / earlier.generated
     rate = max(rate, 0.01)
     need = math.ceil(max(0, target - kept) / rate)
     per = need / generated
-    requests = math.ceil((run.requests + run.cache_hits) * per)
+    requests = math.ceil(requests_per * need)
     tokens = round((report.prompt_tokens + report.completion_tokens) * per)
     cost = report.cost_usd * per
     known = report.cost_usd > 0
