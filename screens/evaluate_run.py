@@ -9,7 +9,6 @@ report opens. CLI: ``tunesmith evaluate NAME``.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -20,21 +19,17 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Log, ProgressBar, Static
 
+from core.progress import COUNT_RE, count_in
+
 from core.project import Project
 from tui.messages import WorkFailed
 from tui.widgets.key_bar import KeyBar
 from tui.workers import background
 
-COUNT_RE = re.compile(r"(\d+)\s*/\s*(\d+)\s*$")
-
-
 def count_of(line: str) -> tuple[int, int] | None:
-    """(done, total) from a progress line that ends with a count, else None."""
-    m = COUNT_RE.search(line.strip())
-    if not m:
-        return None
-    done, total = int(m.group(1)), int(m.group(2))
-    return (done, total) if total > 0 and done <= total else None
+    """(done, total) from a progress line that ends with a count ("…: 12/40", or core.progress.Eta's
+    "…: 12/40 outputs · about 3 min left"), else None."""
+    return count_in(line)
 
 
 class EvalPreview(Message):
@@ -169,6 +164,9 @@ class EvaluateScreen(Screen):
         else:
             bar.update(total=None)  # a step without a count: the bar pulses
         label = message.line.split(":", 1)[0] if counted else message.line
+        left = COUNT_RE.search(message.line.strip())
+        if counted and left and left.group(3):  # the time left, from the step's measured pace
+            label = f"{label} · {left.group(3)}"
         self.query_one("#eval-status", Static).update(Text.assemble(("Evaluating: ", "bold"), label,
                                                                     no_wrap=True, overflow="ellipsis"))
 

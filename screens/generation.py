@@ -427,6 +427,8 @@ class GenerationScreen(Screen):
             if ev.message:
                 self.set_status(ev.message)
         else:
+            if getattr(ev, "step_total", 0):  # a step counted in cells (the pilot's generation)
+                self.query_one("#gen-bar", ProgressBar).update(total=ev.step_total, progress=ev.step_done)
             self.set_status(ev.line())
 
     # ------------------------------------------------------------ keys

@@ -243,7 +243,8 @@ def counters_text(ev: Any, started: float | None = None) -> str:
     rej = f"rejected {ev.done - ev.kept}" + (f" ({', '.join(f'{k} {v}' for k, v in top)})" if top else "")
     cost = money(ev.cost_usd) + (f" of ~{money(ev.projected_cost_usd)} projected"
                                  if ev.projected_cost_usd is not None else "")
-    text = (f"done {ev.done} · kept {ev.kept}/{ev.target} · {rej}\n"
+    left = ev.remaining_text() if hasattr(ev, "remaining_text") else ""
+    text = (f"done {ev.done} · kept {ev.kept}/{ev.target}{' · ' + left if left else ''} · {rej}\n"
             f"{ev.prompt_tokens + ev.completion_tokens:,} tokens · {cost} · {ev.examples_per_s:.1f} examples/s · "
             f"{ev.elapsed_s:.0f} s")
     if ev.retries or ev.failed_requests:

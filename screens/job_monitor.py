@@ -152,9 +152,24 @@ def cost_so_far(run: TrainingRun, elapsed: float | None) -> tuple[float, float] 
     return (rate * elapsed / 3600 if elapsed is not None and run.started_at else 0.0), rate
 
 
+def measured_remaining(run: TrainingRun, rows: list[MetricRow] | None, total: int | None) -> float | None:
+    """Seconds left at the run's own measured seconds per step (core.train.timing), once two timed rows
+    past the first exist; None before that."""
+    if run.status in FINAL or not rows:
+        return None
+    try:
+        from core.train.timing import live_eta
+    except ImportError:
+        return None
+    eta = live_eta(run, rows, total)
+    return eta.remaining_s() if eta.measured else None
+
+
 def status_content(run: TrainingRun, config: dict[str, Any], row: MetricRow | None,
-                   now: datetime | None = None, total_steps: int | None = None) -> Content:
-    """Two or three lines: who/what/where, then time, progress, loss and cost, then a failure's reason."""
+                   now: datetime | None = None, total_steps: int | None = None,
+                   rows: list[MetricRow] | None = None) -> Content:
+    """Two or three lines: who/what/where, then time, a progress bar, the time left (measured), loss and
+    cost, then a failure's reason."""
     label, style = STATUS_LOOK.get(run.status, (run.status, "bold"))
     method = run.method.upper() + (" LoRA" if run.use_lora else "")
     where = run.backend + (f" {run.flavor}" if run.flavor else "") + (f" job {run.job_id}" if run.job_id else "")
@@ -163,7 +178,17 @@ def status_content(run: TrainingRun, config: dict[str, Any], row: MetricRow | No
     elapsed = elapsed_s(run, now)
     prog = progress(config, row, total_steps)
     left, basis = remaining_s(run, elapsed, prog[0] if prog else None)
+    max_steps = _number(config, "max_steps")
+    measured = measured_remaining(run, rows, total_steps or (int(max_steps) if max_steps and max_steps > 0 else None))
+    if measured is not None:
+        left, basis = measured, "measured"
     parts: list[str | tuple[str, str]] = [f"elapsed {fmt_duration(elapsed)}"]
+    if prog and run.status not in FINAL:
+        from core.progress import bar
+
+        parts.append(" · ")
+        parts.append((bar(prog[0], 10), "$accent"))
+        parts.append(f" {prog[0]:.0%}")
     if left is not None:
         parts.append(f" · ~{fmt_duration(left)} left" + (" (plan)" if basis == "plan" else ""))
     elif run.status not in FINAL and run.estimated_hours:
@@ -439,7 +464,7 @@ class JobMonitorScreen(Screen):
     def show_status(self) -> None:
         if self.mode == "run" and self.run is not None:
             self.status_line.update(status_content(self.run, self.config, self.latest,
-                                                   total_steps=self.log_panel.total_steps))
+                                                   total_steps=self.log_panel.total_steps, rows=self.chart.rows))
 
     # ------------------------------------------------------------ polling
 

@@ -62,6 +62,9 @@ def test_train_each_method_end_to_end(projects_root: Path, tiny: Path, method: s
     assert run.started_at and run.ended_at and run.failure_reason is None
     status = json.loads((folder / rf.STATUS_JSON).read_text())
     assert status["status"] == "completed" and status["exit_code"] == 0 and status["global_step"] == 2
+    # the estimate against what it took, for the next plan (core.train.timing)
+    assert run.planned_steps == 2 and run.actual_seconds is not None and run.seconds_per_step
+    assert "recorded in run.toml for the next plan" in out
     metrics = rf.read_metrics(folder)
     assert (folder / rf.METRICS_PARQUET).exists() and [m.step for m in metrics if m.loss is not None] == [1, 2]
     assert all(m.learning_rate is not None and m.time is not None for m in metrics if m.loss is not None)

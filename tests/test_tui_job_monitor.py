@@ -520,3 +520,19 @@ async def test_a_restarted_tui_reattaches_to_a_running_local_job_and_cancels_it(
     from core.train.backends.local import process_alive
 
     assert not process_alive(run.pid, run.run_id)
+
+
+async def test_progress_bar_and_measured_time_left(project: Project, service: FakeService) -> None:
+    """The status line shows a bar and the time left from the run's own seconds per step (15 s a step
+    after a 120 s start-up: 70 steps left at step 30 → ~17:30 left), not elapsed / fraction."""
+    run = make_run(project, "20250101-120000-sft-eta1", started_ago=420.0, planned_steps=100,
+                   estimated_hours=1 / 60)
+    folder = run_dir(project, run.run_id)
+    append_metrics(folder, [{"step": s, "loss": 1.0, "time": 120.0 + (s - 10) * 15.0} for s in (10, 20, 30)])
+    app = TunesmithApp(project.folder.parent)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_monitor(app, pilot, project)
+        await wait_for(pilot, lambda: len(screen.chart.rows) == 3 and "step 30/100" in status_text(screen))
+        text = status_text(screen)
+        assert "███░░░░░░░ 30%" in text
+        assert f"~{fmt_duration(70 * 15.0)} left" in text and "(plan)" not in text

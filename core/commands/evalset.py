@@ -82,8 +82,10 @@ def cmd_evalset(args: argparse.Namespace) -> int:
                 project.reload()
                 project.meta.config.extract.eval_set_size = args.size
                 project.save()
+            from core.progress import line_printer
+
             examples = ev.build_eval_set(project, None, args.size, force=args.force,
-                                         progress=lambda msg: print(msg, flush=True))
+                                         progress=line_printer(sys.stdout))
             project.reload()
         if args.approve:
             review = rv.approve(project, force=args.force)

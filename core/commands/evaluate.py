@@ -70,10 +70,6 @@ network) a Hub model must already be in the Hugging Face cache: `hf download org
 network and copy ~/.cache/huggingface/hub, or pass a local folder."""
 
 
-def _print(line: str) -> None:
-    print(line, flush=True)
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     as_json = getattr(args, "json", False)
     if getattr(args, "summary", False):
@@ -95,7 +91,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     params = DecodingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                             batch_size=args.batch_size)
     with jsonout.human_to_stderr(as_json):
-        outcome = evaluate(project, None, base=base, candidate=candidate, progress=_print, params=params)
+        from core.progress import line_printer
+
+        outcome = evaluate(project, None, base=base, candidate=candidate, progress=line_printer(sys.stdout),
+                           params=params)
     if as_json:
         jsonout.emit(evaluation_json(project, outcome.record, outcome.metrics, outcome.headline, outcome.folder,
                                      outcome.files))

@@ -46,7 +46,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _print_event(event: Any) -> None:
-    print(str(event), flush=True)
+    """A progress event: counted ones as a bar redrawn in place on a terminal, plain lines in a pipe."""
+    from core.progress import InPlace
+
+    global _LIVE
+    if _LIVE is None or _LIVE.stream is not sys.stdout:
+        _LIVE = InPlace(sys.stdout)
+    if getattr(event, "target", 0) or getattr(event, "step_total", 0):
+        _LIVE.show(str(event), event.fraction)
+    else:
+        _LIVE.message(str(event))
+
+
+_LIVE: Any = None
+
+
+def _end_events() -> None:
+    if _LIVE is not None:
+        _LIVE.close()
+
+
+def _estimate_line(report: Any) -> str | None:
+    """"planned ~1,852 generated in ~4 min; took 3,248 in 8 min" (the scale-up's estimate vs actual)."""
+    from core.progress import duration
+
+    if not report.estimated_generated:
+        return None
+    took = f"took {report.generated:,} in {duration(report.seconds)}"
+    return (f"planned ~{report.estimated_generated:,} generated in ~{duration(report.estimated_seconds or 0)}; "
+            f"{took} (recorded for the next projection)")
 
 
 def _next(project: Project) -> str:
@@ -193,6 +221,8 @@ def print_report(project: Project) -> None:
             continue
         print(f"{label}: {report.kept} kept of {report.generated} generated ({report.pass_rate:.0%} passed the "
               f"filters; {report.requested} requested), ${report.cost_usd:,.2f}, {report.seconds:.0f} s")
+        if (estimate := _estimate_line(report)) is not None:
+            print(f"  {estimate}")
         print_mix(report)
     if s.pilot_review is not None:
         r = s.pilot_review
@@ -227,7 +257,10 @@ def _pilot(project: Project) -> int:
     from core.generate.pipeline import run_pilot
 
     try:
-        report = run_pilot(project, progress=_print_event)
+        try:
+            report = run_pilot(project, progress=_print_event)
+        finally:
+            _end_events()
     except (CircuitOpen, BudgetExceeded) as exc:
         print(f"tunesmith generate: {exc}", file=sys.stderr)
         return 1
@@ -302,8 +335,11 @@ def _scale(project: Project, args: argparse.Namespace, stdin: TextIO) -> int:
             print("scale-up not started")
             return 1
         try:
-            report = sc.run_scale(project, gw, target=args.target, resume=args.resume, restart=args.restart,
-                                  budget_usd=args.budget, progress=_print_event, replace=replace)
+            try:
+                report = sc.run_scale(project, gw, target=args.target, resume=args.resume, restart=args.restart,
+                                      budget_usd=args.budget, progress=_print_event, replace=replace)
+            finally:
+                _end_events()
         except (CircuitOpen, BudgetExceeded) as exc:
             return _paused(project, exc)
     finally:
@@ -317,6 +353,8 @@ def _scale(project: Project, args: argparse.Namespace, stdin: TextIO) -> int:
     print(f"  {report.generated} generated, {report.pass_rate:.0%} passed the filters, "
           f"{report.prompt_tokens + report.completion_tokens:,} tokens, ${report.cost_usd:,.2f}, "
           f"{report.seconds:.0f} s")
+    if (estimate := _estimate_line(report)) is not None:
+        print(f"  {estimate}")
     print_mix(report)
     print(f"  report {project.path(ps.GENERATION_REPORT)} · card {project.path(ps.DATASET_CARD)} · "
           f"quality log {project.path(ps.QUALITY_LOG)}")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from datetime import datetime, timezone
 from typing import TextIO
@@ -83,10 +84,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _follow(project: Project, run_id: str, from_start: bool = True) -> int:
-    from core.train import service
+    from core.progress import duration
+
+    from core.progress import CliBar
+    from core.train import service, timing
+
+    _, run = service.load_run(project, run_id)
+    rows: list = []
+    total: list[int | None] = [None]  # the step count the runner logs ("... of=500"), for a run planned in epochs
+    cli = CliBar("training", timing.live_eta(run, rows), sys.stdout, unit="steps")
+
+    def on_metric(row) -> None:
+        rows.append(row)
+        cli.eta = timing.live_eta(run, rows, total[0])
+        cli.show()
+
+    def on_line(line: str) -> None:
+        found = re.search(r"\bof=(\d+)", line)
+        if found:
+            total[0] = int(found.group(1))
+        cli.message(line) if cli.tty else _print(line)
 
     try:
-        final = service.follow(project, run_id, on_line=_print, from_start=from_start)
+        final = service.follow(project, run_id, on_line=on_line, on_metric=on_metric, from_start=from_start)
+        if rows:
+            cli.close()
     except KeyboardInterrupt:
         print(f"\nstopped following; the run goes on. Follow again: tunesmith logs {project.slug} {run_id} --follow; "
               f"stop it: tunesmith cancel {project.slug} {run_id}", file=sys.stderr)
@@ -95,6 +117,9 @@ def _follow(project: Project, run_id: str, from_start: bool = True) -> int:
     tail = f", final loss {loss:.4f}" if loss is not None else ""
     if final.status == "completed":
         print(f"run {run_id} completed{tail}; model: {final.output_model or final.hub_model_id}")
+        if final.actual_seconds is not None:
+            planned = f" (planned ~{duration(final.estimated_hours * 3600)})" if final.estimated_hours else ""
+            print(f"took {duration(final.actual_seconds)}{planned}; recorded in run.toml for the next plan")
         project.reload()
         print(f"next: {project.meta.next_hint()}")
         return 0
@@ -138,8 +163,15 @@ def run_json(project: Project, run) -> dict:
                     "epoch": next((r.epoch for r in reversed(rows) if r.epoch is not None), None),
                     "final_loss": losses[-1] if losses else None,
                     "final_eval_loss": eval_losses[-1] if eval_losses else None},
+        "estimate": timing_summary(run),
         "path": str(folder),
     }
+
+
+def timing_summary(run) -> dict:
+    from core.train.timing import summary
+
+    return summary(run)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -609,13 +609,17 @@ class Inference:
             return {it.id: done[it.id] for it in items}
         if done:
             self._say(f"{name}{self.ref.model}: {len(done)} cached, generating {len(todo)}")
+        from core.progress import Eta
+
         if self.ref.kind == "litellm":
             counter = {"n": 0}
+            eta = Eta(total=len(todo))  # the time left from this run's measured outputs per second
 
             def on_done(_id: str, text: str) -> None:
                 counter["n"] += 1
+                eta.update(counter["n"])
                 if counter["n"] % 10 == 0 or counter["n"] == len(todo):
-                    self._say(f"{name}{self.ref.model}: {counter['n']}/{len(todo)}")
+                    self._say(f"{name}{self.ref.model}: {eta.line('outputs')}")
 
             new = run_sync(served_outputs(self.ref, todo, self.params, project=self.project, gateway=self.gateway,
                                           on_done=on_done))
@@ -628,6 +632,7 @@ class Inference:
                                                          if self.ref.adapter_base else ""))
             order = sorted(todo, key=lambda it: len(it.input))
             bs = max(1, self.params.batch_size)
+            eta = Eta(total=len(order), warmup=min(bs, len(order) - 1))  # the first batch warms the model up
             for start in range(0, len(order), bs):
                 batch = order[start:start + bs]
                 texts = self.runner.generate([it.input for it in batch])
@@ -635,7 +640,8 @@ class Inference:
                 self.generated += len(batch)
                 if path is not None:
                     _write_cache(path, done)
-                self._say(f"{name}{self.ref.model}: {min(start + bs, len(order))}/{len(order)}")
+                eta.update(min(start + bs, len(order)))
+                self._say(f"{name}{self.ref.model}: {eta.line('outputs')}")
             if self.runner.note:
                 self._say(self.runner.note)
         if path is not None:

@@ -73,6 +73,26 @@ def _say(progress: Progress | None, msg: str) -> None:
         progress(msg)
 
 
+def _counted(progress: Progress | None, label: str, unit: str, every_pct: float = 10.0):
+    """An ``on_scored(done, total)`` saying "label: 12/40 unit · about 3 min left" (core.progress.Eta, the
+    step's measured pace) at most once per ``every_pct`` percent, and at the end."""
+    if progress is None:
+        return None
+    from core.progress import Eta
+
+    eta = Eta(total=0)
+    shown = [-100.0]
+
+    def on_done(done: int, total: int) -> None:
+        eta.update(done, total)
+        pct = 100.0 * done / total if total else 100.0
+        if pct - shown[0] >= every_pct or done >= total:
+            shown[0] = pct
+            progress(f"{label}: {eta.line(unit)}")
+
+    return on_done
+
+
 # ---------------------------------------------------------------- which examples need what
 
 
@@ -354,8 +374,9 @@ def _evaluate(project: Any, gw: Any, record: ef.EvalRecord, examples: list[EvalE
               "labels": list(project.meta.labels) or None}
     for role, ref in (("base", record.base), ("candidate", record.candidate)):
         shown = ef.portable_model(project, ref)  # results name a model in the project relative to it
+        on_scored = _counted(progress, f"scoring {role}" + (" (judge)" if judge is not None else ""), "outputs")
         rows = run_sync(score_all(examples, outputs[role], model_role=role, model=shown,  # type: ignore[arg-type]
-                                  **shared))
+                                  on_scored=on_scored, **shared))
         results.extend(rows)
         if para_examples:
             prow = run_sync(score_all(para_examples, para_outputs[role], model_role=role,  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 from core.evaluate.judge import LOW_CONFIDENCE, Judge
 from core.evaluate.refusal import RefusalCheck, combine, detect_refusal
@@ -204,18 +204,30 @@ async def score_all(
     concurrency: int = 8,
     rule: RefusalRule = DEFAULT_RULE,
     labels: Sequence[str] | None = None,
+    on_scored: Callable[[int, int], None] | None = None,
 ) -> list[EvalResult]:
     """Choose the method per example, score every example that has an output and return EvalResult rows.
     A judge call that fails leaves the example pending for a human (its detail says why). ``labels``: the
-    project's label set (else the eval set's own); ``rule``: the project's refusal rule."""
+    project's label set (else the eval set's own); ``rule``: the project's refusal rule; ``on_scored(done,
+    total)`` after each example."""
     cfg = config or EvaluateConfig()
     if task_type == "classification":
         labels = list(labels) if labels else classification_labels(examples)
     else:
         labels = None
     sem = asyncio.Semaphore(max(1, concurrency))
+    total = sum(1 for e in examples if e.id in outputs)
+    scored = [0]
 
     async def one(e: EvalExample) -> EvalResult:
+        try:
+            return await _one(e)
+        finally:
+            scored[0] += 1
+            if on_scored is not None:
+                on_scored(scored[0], total)
+
+    async def _one(e: EvalExample) -> EvalResult:
         output = outputs[e.id]
         method = choose_method(e, task_type, cfg.eval_method, judge_usable=judge is not None)
         async with sem:

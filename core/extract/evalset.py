@@ -363,6 +363,7 @@ class _Builder:
         self.plan = plan
         self.embedder = embedder
         self.progress = progress
+        self.eta: Any = None  # core.progress.Eta of the running build
         self.fingerprint = fingerprint
         self.threshold = threshold
         self.use_cache = use_cache
@@ -421,6 +422,14 @@ class _Builder:
     def _say(self, msg: str) -> None:
         if self.progress is not None:
             self.progress(msg)
+
+    def _eta(self):
+        """The build's progress over the examples kept, timed from this run's start (core.progress)."""
+        if self.eta is None:
+            from core.progress import Eta
+
+            self.eta = Eta(total=self.plan.total(), done=self.have())
+        return self.eta
 
     # ------------------------------------------------------------ prompts
 
@@ -504,7 +513,9 @@ class _Builder:
             barren = barren + 1 if after >= before else 0
             got = sum(len(self.accepted[c.key]) for c in group.cells.values())
             want = sum(c.count for c in group.cells.values())
-            self._say(f"{self.have()}/{self.plan.total()} examples · {group.label()}: {got}/{want}")
+            eta = self._eta()
+            eta.update(self.have(), self.plan.total())
+            self._say(f"{group.label()}: {got}/{want} · {eta.line('examples')}")
 
     def accept(self, group: Group, batch: EvalBatch) -> None:
         drafts = []
@@ -580,6 +591,8 @@ class _Builder:
         return "; ".join(parts)
 
     async def run(self, groups: list[Group]) -> None:
+        self.eta = None
+        self._eta()  # timed from here: the examples a resumed build already had are not this run's pace
         results = await asyncio.gather(*(self.fill(g) for g in groups), return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):

@@ -215,6 +215,11 @@ def scale_report(project: Project, state: ps.ScaleState, kept: int) -> Generatio
         completion_tokens=state.completion_tokens, cost_usd=round(state.cost_usd, 6), seconds=state.seconds,
         retries=state.provider_retries, started_at=state.started_at, finished_at=now(),
     )
+    if state.projected_generated:
+        r.estimated_seconds = round(state.projected_seconds, 1)
+        r.estimated_generated = state.projected_generated
+        r.estimated_requests = state.projected_requests
+    r.requests = state.requests + state.cache_hits
     if state.diversity_count:
         r.diversity_mean_similarity = round(state.diversity_sum / state.diversity_count, 4)
         r.diversity_max_similarity = round(state.diversity_max or 0.0, 4)

@@ -25,6 +25,7 @@ from core.generate.pipeline_common import (  # noqa: F401  (re-exported: the pip
     Progress,
     category_stats,
     cell_key,
+    cell_reporter,
     check_llm,
     check_ready,
     default_gateway,
@@ -205,7 +206,8 @@ async def _arun_pilot(project: Project, gateway: Any, *, progress: Progress | No
         for attempt in range(cfg.max_pilot_retries + 1):
             ctx.kept_vectors = None  # a retried pilot replaces the previous attempt entirely
             cells = plan_cells(project, cfg.pilot_size, seed=attempt)
-            examples = unique(await generate_cells(generator, cells, "pilot", offsets, errors))
+            examples = unique(await generate_cells(generator, cells, "pilot", offsets, errors,
+                                                   on_cell=cell_reporter(progress, "pilot", f"pilot attempt {attempt + 1}")))
             if not examples:
                 raise TunesmithError(
                     "the generator produced no examples" + (f" (last error: {errors[-1]})" if errors else "")

@@ -41,6 +41,25 @@ class GenerationProgress:
     part: int = 0
     retries: int = 0  # provider faults the gateway retried
     failed_requests: int = 0  # requests that failed for good (their examples are simply missing)
+    remaining_s: float | None = None  # from this run's measured pace (None until it is measured)
+    step_done: int = 0  # a step without a kept target (the pilot's cells): done of total
+    step_total: int = 0
+    projected_generated: int = 0  # examples the whole run will generate, at its measured pass rate
+
+    @property
+    def fraction(self) -> float | None:
+        if self.target:
+            return min(1.0, self.kept / self.target)
+        return min(1.0, self.step_done / self.step_total) if self.step_total else None
+
+    def remaining_text(self) -> str:
+        from core.progress import duration
+
+        if self.target and self.kept >= self.target:
+            return "done"
+        if self.remaining_s is None:
+            return "measuring the time left"
+        return f"about {duration(self.remaining_s)} left"
 
     def line(self) -> str:
         if self.message and not self.target:
@@ -60,6 +79,10 @@ class GenerationProgress:
                 f"{cost} · {self.examples_per_s:.1f} examples/s")
         if self.retries or self.failed_requests:
             text += f" · provider faults: {self.retries} retried, {self.failed_requests} failed"
+        if self.projected_generated > self.done:
+            text += f" · ~{self.projected_generated:,} to generate in all"
+        if self.target and (self.remaining_s is not None or self.done):
+            text += f" · {self.remaining_text()}"
         return f"{text} · {self.message}" if self.message else text
 
     __str__ = line
@@ -71,6 +94,30 @@ Progress = Callable[[GenerationProgress], None]
 def say(progress: Progress | None, phase: str, message: str) -> None:
     if progress is not None:
         progress(GenerationProgress(phase=phase, message=message))
+
+
+def cell_reporter(progress: Progress | None, phase: str, label: str,
+                  every_pct: float = 10.0) -> Callable[[int, int], None] | None:
+    """An ``on_cell`` for generate_cells: progress events with the time left from the measured pace, at most
+    one per ``every_pct`` percent of the cells (and the last)."""
+    if progress is None:
+        return None
+    from core.progress import Eta
+
+    eta = Eta(total=0)  # started now, with the generation
+    shown = [-100.0]
+
+    def on_cell(done: int, total: int) -> None:
+        eta.update(done, total)
+        pct = 100.0 * done / total if total else 100.0
+        if pct - shown[0] < every_pct and done < total:
+            return
+        shown[0] = pct
+        progress(GenerationProgress(phase=phase, message=f"{label}: {eta.line('cells generated')}",
+                                    step_done=done, step_total=total, remaining_s=eta.remaining_s(),
+                                    elapsed_s=eta.elapsed_s))
+
+    return on_cell
 
 
 # ---------------------------------------------------------------- preparing a run
@@ -133,15 +180,26 @@ def usage_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, 
 
 
 async def generate_cells(generator: Any, cells: list[Any], phase: str, offsets: dict[str, int],
-                         errors: list[str] | None = None) -> list[TrainingExample]:
+                         errors: list[str] | None = None,
+                         on_cell: Callable[[int, int], None] | None = None) -> list[TrainingExample]:
     """Every cell generated concurrently; provider faults the gateway could not fix cost that cell only.
-    CircuitOpen, BudgetExceeded and LLMNotConfigured stop the run."""
+    CircuitOpen, BudgetExceeded and LLMNotConfigured stop the run. ``on_cell(done, total)`` after each cell."""
     jobs = []
+    finished = [0]
+
+    async def counted(job: Any) -> Any:
+        try:
+            return await job
+        finally:
+            finished[0] += 1
+            if on_cell is not None:
+                on_cell(finished[0], len(cells))
+
     for cell in cells:
         key = cell_key(cell)
         start = offsets.get(key, 0)
         offsets[key] = start + cell.count
-        jobs.append(generator.generate(cell, cell.count, phase, start_index=start))
+        jobs.append(counted(generator.generate(cell, cell.count, phase, start_index=start)))
     results = await asyncio.gather(*jobs, return_exceptions=True)
     out: list[TrainingExample] = []
     fatal: BaseException | None = None

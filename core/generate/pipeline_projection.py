@@ -1,6 +1,12 @@
 """The projection shown before scale-up: how many examples, requests, tokens, dollars and seconds the
-remaining target will take, from the pilot's measured cost per generated example and its pass rate (or
-the running scale-up's, once it has checked enough examples), and the budget check."""
+remaining target will take, from the pilot's measured cost per generated example and its pass rate, and
+the budget check. Measured rates win over the pilot's: the running (or interrupted) scale-up's own pass
+rate and seconds per generated example once it has checked enough examples, else those an earlier
+finished scale-up of the project recorded in data/generation_report.toml ("estimate vs actual"). The
+pilot runs at a small size and is a poor guide to a long run's pass rate and pace.
+
+    live = measured_projection(target, kept, checked, seconds)   # the running scale-up's own rates
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ class Projection:
     spent_usd: float = 0.0  # spent on generation so far (pilot + scale-up)
     budget_usd: float | None = None
     cost_known: bool = True
+    basis: str = "the pilot"  # where the pass rate and the time come from
 
     @property
     def total_usd(self) -> float:
@@ -49,7 +56,7 @@ class Projection:
         cost = money(self.cost_usd) if self.cost_known else "unknown (the model's price is not known)"
         text = (f"projection: {left} more examples to keep (of {self.target}) at a {self.pass_rate:.0%} pass rate → "
                 f"~{self.examples_needed} to generate, ~{self.requests} requests, ~{self.tokens:,} tokens, "
-                f"~{cost}, ~{_duration(self.seconds)}")
+                f"~{cost}, ~{_duration(self.seconds)} (rates measured on {self.basis})")
         if self.budget_usd is not None:
             text += f"; budget {money(self.budget_usd)} ({money(self.spent_usd)} spent so far)"
         return text
@@ -78,12 +85,28 @@ def projection(project: Project, target: int | None = None, gateway: Any = None,
     kept = min(state.kept, target) if state else 0
     generated = sum(a.generated for a in run.attempts) or report.generated or 1
     rate = report.pass_rate
+    seconds_per = report.seconds / generated
+    requests_per = (run.requests + run.cache_hits) / generated
+    basis = "the pilot"
+    from core.generate.report import read_summary
+
+    earlier = read_summary(project).scale
     if state is not None and state.checked >= MIN_SCALE_SAMPLE:
-        rate = state.pass_rate
+        rate, basis = state.pass_rate, "this scale-up so far"
+        if state.seconds > 0:
+            seconds_per = state.seconds / state.checked
+        if state.requests + state.cache_hits > 0:
+            requests_per = (state.requests + state.cache_hits) / state.checked
+    elif earlier is not None and earlier.phase == "scale" and earlier.generated >= MIN_SCALE_SAMPLE:
+        rate, basis = earlier.pass_rate, "the previous scale-up"
+        if earlier.seconds > 0:
+            seconds_per = earlier.seconds / earlier.generated
+        if earlier.requests:
+            requests_per = earlier.requests / earlier.generated
     rate = max(rate, 0.01)
     need = math.ceil(max(0, target - kept) / rate)
     per = need / generated
-    requests = math.ceil((run.requests + run.cache_hits) * per)
+    requests = math.ceil(requests_per * need)
     tokens = round((report.prompt_tokens + report.completion_tokens) * per)
     cost = report.cost_usd * per
     known = report.cost_usd > 0
@@ -99,8 +122,20 @@ def projection(project: Project, target: int | None = None, gateway: Any = None,
     spent = report.cost_usd + (state.cost_usd if state else 0.0)
     budget = budget_usd if budget_usd is not None else cfg.budget_usd
     return Projection(examples_needed=need, requests=requests, tokens=tokens, cost_usd=round(cost, 4),
-                      seconds=report.seconds * per, target=target, kept=kept, pass_rate=rate,
-                      spent_usd=round(spent, 4), budget_usd=budget, cost_known=known)
+                      seconds=seconds_per * need, target=target, kept=kept, pass_rate=rate,
+                      spent_usd=round(spent, 4), budget_usd=budget, cost_known=known, basis=basis)
+
+
+def measured_projection(target: int, kept: int, checked: int, seconds: float,
+                        prior_rate: float | None = None) -> tuple[int, float | None]:
+    """(examples the whole scale-up will generate, seconds left) from the running scale-up's measured pass
+    rate and seconds per checked example (the prior pass rate until MIN_SCALE_SAMPLE were checked)."""
+    rate = kept / checked if checked >= MIN_SCALE_SAMPLE and kept else (prior_rate or 0.0)
+    if rate <= 0:
+        return checked, None
+    more = math.ceil(max(0, target - kept) / rate)
+    per = seconds / checked if checked and seconds > 0 else None
+    return checked + more, (more * per if per is not None else None)
 
 
 def check_budget(p: Projection) -> None:

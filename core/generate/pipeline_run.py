@@ -254,7 +254,12 @@ class ScaleRun:
         elapsed = time.monotonic() - self.t0
         used = pl.usage_delta(self.usage0, pl.usage_now(self.gw))
         cost = self.base["cost_usd"] + used["cost_usd"]
+        from core.generate.pipeline_projection import measured_projection
+
+        generated, left = measured_projection(s.target, s.kept, s.checked, self.base["seconds"] + elapsed,
+                                              prior_rate=self.prior_rate)
         self.progress(pl.GenerationProgress(
+            remaining_s=left, projected_generated=generated,
             phase="scale", message=message, done=s.checked, kept=s.kept, target=s.target,
             rejected=dict(s.rejected_by_reason),
             prompt_tokens=int(self.base["prompt_tokens"] + used["prompt_tokens"]),

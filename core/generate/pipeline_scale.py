@@ -218,6 +218,10 @@ async def _generate(project: Project, gw: Any, state: ScaleState, *, resume: boo
     if budget is not None:  # the gateway pauses the run once the rest of the budget is spent
         gw.budget_usd = gw.spent_usd + max(0.0, budget - proj.spent_usd)
     state.status, state.pause_reason, state.runs = "running", "", state.runs + 1
+    if not state.projected_generated:  # the first projection, kept to compare with what it took
+        state.projected_generated = proj.examples_needed
+        state.projected_requests = proj.requests
+        state.projected_seconds = round(proj.seconds, 1)
     project.write(ps.SCALE_STATE, state)
     fb = pl.load_feedback(project)
     ctx = build_context(project, gw, embedder=embedder, tokenizer=tokenizer)

@@ -143,6 +143,10 @@ class ScaleState(Strict):
     completion_tokens: int = 0
     cost_usd: float = 0.0
     seconds: float = 0.0  # active generation time, summed over runs
+    # the projection made when the scale-up started (kept against the actual in the generation report)
+    projected_seconds: float = 0.0
+    projected_generated: int = 0
+    projected_requests: int = 0
     runs: int = 0  # how many times the run was started or resumed
     diversity_sum: float = 0.0
     diversity_count: int = 0

@@ -148,6 +148,11 @@ class GenerationReport(Strict):
     cost_usd: float = 0.0
     seconds: float = 0.0
     retries: int = 0
+    # the scale-up's projection when it started, against the actual generated / requests / seconds above
+    estimated_seconds: float | None = None
+    estimated_generated: int | None = None
+    estimated_requests: int | None = None
+    requests: int | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
     # the planned mix and what was kept of it (per kind; cells short of their quota by key)

@@ -34,6 +34,14 @@ class TrainingRun(Strict):
     output_model: str | None = None
     hub_model_id: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
+    # the estimate against what happened (core.train.timing); later plans of the project learn from them
+    planned_steps: int | None = None
+    planned_tokens: int | None = None  # tokens the run sees (all epochs), as the plan counted them
+    estimate_source: str | None = None  # "assumed" throughput, or "measured on run <id>"
+    actual_seconds: float | None = None  # the whole run, start-up included
+    startup_seconds: float | None = None  # before the first step: model load, data, compile
+    seconds_per_step: float | None = None  # measured after the first steps
+    measured_tokens_per_second: float | None = None
 
 
 class MetricRow(Strict):

@@ -47,6 +47,8 @@ class TrainingPlan:
     reward_settings: dict[str, Any] = field(default_factory=dict)  # GRPO: the run config's reward_settings
     kto_balance: dict[str, Any] | None = None  # KTO: class counts and the weights used
     objective_lines: list[str] = field(default_factory=list)  # the plan's lines about the above
+    planned_tokens: int = 0  # tokens the run sees, all epochs (the estimate's numerator)
+    calibrated: Any = None  # core.train.timing.Calibration: the earlier run the estimate is measured on
 
     @property
     def ok(self) -> bool:
@@ -72,8 +74,12 @@ class TrainingPlan:
         lines.extend(f"  {line}" for line in self.objective_lines)
         cost = (f"~${self.estimated_cost_usd:,.2f} at ${self.usd_per_hour:.2f}/h" if self.usd_per_hour
                 else "no charge (local)")
-        lines.append(f"  estimate  ~{_duration(self.estimated_hours * 3600)} (assumes ~{self.tokens_per_second:,.0f} "
-                     f"tokens/s and {self.overhead_hours * 60:.0f} min start-up); {cost}; timeout "
+        if self.calibrated is not None:
+            basis = (f"from a previous run's measurement: ~{self.tokens_per_second:,.0f} tokens/s and "
+                     f"{_duration(self.overhead_hours * 3600)} start-up, {self.calibrated.note()}")
+        else:
+            basis = f"assumes ~{self.tokens_per_second:,.0f} tokens/s and {self.overhead_hours * 60:.0f} min start-up"
+        lines.append(f"  estimate  ~{_duration(self.estimated_hours * 3600)} ({basis}); {cost}; timeout "
                      f"{_duration(self.timeout_s)}")
         if self.push_to_hub:
             lines.append(f"  output    pushed to the Hub as {self.hub_model_id or '<namespace>/' + self.project + '-' + self.method}")
@@ -113,8 +119,10 @@ def steps_for(rows: int, batch: int, accum: int, epochs: float, max_steps: int |
 
 def build_plan(*, project: str, method: str, backend: str, base_model: str, check: DatasetCheck,
                train: Any, params: tuple[float | None, str] | None = None,
-               local_device: tuple[str, float] | None = None) -> TrainingPlan:
-    """The plan for ``method`` on ``base_model`` with the TrainConfig ``train`` (pydantic or similar)."""
+               local_device: tuple[str, float] | None = None, past: Any = None) -> TrainingPlan:
+    """The plan for ``method`` on ``base_model`` with the TrainConfig ``train`` (pydantic or similar).
+    ``past`` (core.train.timing.Calibration): an earlier run's measured throughput and start-up, used
+    instead of the assumed ones."""
     params_b, source = params if params is not None else hw.model_size(base_model)
     choice = hw.choose_hardware(params_b, train.use_lora)
     notes = list(choice.notes) + list(check.notes)
@@ -146,6 +154,12 @@ def build_plan(*, project: str, method: str, backend: str, base_model: str, chec
     hours = hw.estimate_hours(train_tokens, train.num_train_epochs, params_b, tflops, method, choice.use_lora,
                               max_steps_tokens=cap, overhead_hours=overhead)
     rate = hw.tokens_per_second(params_b or 1.0, tflops, choice.use_lora) / hw.METHOD_FACTOR.get(method, 1.0)
+    seen = train_tokens * max(train.num_train_epochs, 0.0)
+    if cap is not None:
+        seen = min(seen, cap) if seen else cap
+    if past is not None and past.tokens_per_second > 0:
+        rate, overhead = past.tokens_per_second, past.startup_seconds / 3600
+        hours = seen / rate / 3600 + overhead
     if check.tokens and check.tokens.truncated:
         notes.append(f"{check.tokens.truncated} rows exceed max_length {train.max_length} and will be truncated")
     push = bool(train.push_to_hub) or backend == "hf_jobs"
@@ -168,4 +182,5 @@ def build_plan(*, project: str, method: str, backend: str, base_model: str, chec
         estimated_hours=round(hours, 3), usd_per_hour=price, estimated_cost_usd=round(hours * price, 2),
         timeout_s=hw.timeout_seconds(hours), push_to_hub=push, hub_model_id=hub_id,
         namespace=train.hf_namespace, check=check, overhead_hours=overhead, settings=settings, notes=notes,
+        planned_tokens=int(seen), calibrated=past,
     )

@@ -27,6 +27,7 @@ from core.errors import BadInput, LockedError, StageNotReady, TunesmithError
 from core.models.runs import MetricRow, TrainingRun
 from core.train import runfolder as rf
 from core.train.plan import TrainingPlan, build_plan
+from core.train.timing import calibration, record_actual
 
 BACKENDS: dict[str, Any] = {
     "local": "core.train.backends.local:LocalBackend",
@@ -104,6 +105,10 @@ def plan_training(project: Any, backend: str | None = None, base_model: str | No
     check = check_dataset(project, method=method, base_model=model, max_length=train.max_length)
     plan = build_plan(project=project.slug, method=method, backend=backend, base_model=model, check=check,
                       train=train)
+    past = calibration(rf.list_runs(project), backend=backend, method=method, base_model=model, flavor=plan.flavor)
+    if past is not None:  # the same kind of run measured here before: its throughput, not the assumption
+        plan = build_plan(project=project.slug, method=method, backend=backend, base_model=model, check=check,
+                          train=train, past=past)
     if plan.ok:
         add_objective(project, plan)
     return plan
@@ -217,7 +222,9 @@ def start_training(project: Any, plan: TrainingPlan) -> TrainingRun:
         run_id=run_id, backend=plan.backend, method=plan.method, base_model=plan.base_model, status="queued",
         created_at=_now(), flavor=plan.flavor, use_lora=plan.use_lora, parameters_b=plan.parameters_b,
         estimated_hours=plan.estimated_hours, estimated_cost_usd=plan.estimated_cost_usd, timeout_s=plan.timeout_s,
-        namespace=plan.namespace, hub_model_id=plan.hub_model_id,
+        namespace=plan.namespace, hub_model_id=plan.hub_model_id, planned_steps=plan.steps,
+        planned_tokens=plan.planned_tokens,
+        estimate_source=plan.calibrated.note() if plan.calibrated is not None else "assumed throughput",
         output_model=plan.hub_model_id if plan.backend == "hf_jobs" else str((folder / rf.MODEL_DIR).resolve()),
         config=_recorded(config),
     )
@@ -283,10 +290,16 @@ def refresh(project: Any, run_id: str) -> TrainingRun:
     folder, run = load_run(project, run_id, strict=True)
     if run.status in rf.FINAL:
         if run.status == "completed":  # finished elsewhere (a Jobs log follower, another process)
+            if run.actual_seconds is None and run.planned_steps:
+                run = record_actual(folder, run)
+                if run.actual_seconds is not None:
+                    rf.write_run(folder, run)
             _mark_trained(project)
         return run
     before = run.model_dump()
     updated = get_backend(run.backend).poll(folder, run.model_copy(deep=True))
+    if updated.status == "completed":  # the estimate against the actual, for the next plan
+        updated = record_actual(folder, updated)
     if updated.model_dump() != before:
         rf.write_run(folder, updated)
     if updated.status == "completed":
