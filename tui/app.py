@@ -36,6 +36,7 @@ def style_paths() -> list[Path]:
 
 class TunesmithApp(App[None]):
     TITLE = "tunesmith"
+    NOTIFICATION_TIMEOUT = 4  # seconds: a toast covers the content below it for no longer (dialogs stay)
     SUB_TITLE = ""  # the home screen says "projects"; a stage screen's own sub-title fits at 80 columns
     CSS_PATH = style_paths()
 
