@@ -202,6 +202,8 @@ class InterviewScreen(Screen):
         # summary step
         Binding("b", "boundaries", "Boundaries", id="interview.boundaries",
                 tooltip="Open the boundary editor: review and approve WILL / WILL NOT"),
+        Binding("a", "answers", "Answers", id="interview.answers",
+                tooltip="Read every question and your answer (read-only)"),
         Binding("d", "draft", "Draft again", id="interview.draft",
                 tooltip="Draft the knowledge base, boundaries, taxonomy and criteria again"),
         Binding("escape", "leave", "Leave", id="interview.leave",
@@ -562,6 +564,7 @@ class InterviewScreen(Screen):
             "choose": "persona", "edit_persona": "persona", "repropose": "persona",
             "pick": "question", "move": "question", "edit_suggestion": "question", "skip": "question",
             "back": "question", "help": "question", "boundaries": "summary", "draft": "summary",
+            "answers": "summary",
         }
         step = steps.get(action)
         if step is None:
@@ -664,6 +667,11 @@ class InterviewScreen(Screen):
             return
         self.set_busy(self.thinking())
         self.advance("answer", text)
+
+    def action_answers(self) -> None:
+        from screens.browse import BrowseScreen
+
+        self.app.push_screen(BrowseScreen(self.project, "interview"))
 
     def action_move(self, delta: int) -> None:
         suggestions = self.query_one(SuggestionList)

@@ -181,6 +181,27 @@ async def test_browse_from_the_dashboard(example: Path, kind: str, expect: str) 
         await settle(pilot, lambda: isinstance(app.screen, DashboardScreen))
 
 
+@pytest.mark.parametrize("key, kind, screen_name", [
+    ("e", "evalset", "ReviewScreen"),
+    ("p", "pilot", "ReviewScreen"),
+    ("i", "interview", "InterviewScreen"),
+], ids=["evalset-review", "pilot-review", "interview-summary"])
+async def test_browse_from_the_finished_step(example: Path, key: str, kind: str, screen_name: str) -> None:
+    from screens.browse import BrowseScreen
+
+    app = TunesmithApp(example)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await dashboard(pilot)
+        await pilot.press(key)
+        await settle(pilot, lambda: type(app.screen).__name__ == screen_name and not getattr(app.screen, "busy", ""))
+        stage = app.screen
+        await pilot.press("a" if kind == "interview" else "l")
+        await settle(pilot, lambda: isinstance(app.screen, BrowseScreen) and app.screen.loaded)
+        assert app.screen.kind == kind and static_text(app.screen, "#browse-text").strip()
+        await pilot.press("escape")
+        await settle(pilot, lambda: app.screen is stage)
+
+
 async def test_quality_log_opens_from_the_generation_screen(example: Path) -> None:
     from screens.browse import BrowseScreen
 
