@@ -290,3 +290,33 @@ async def test_a_600_character_answer_is_shown_whole_and_stored_whole(projects_r
         iv = project.read(INTERVIEW, Interview)
         assert iv.questions[0].answer == answer
         assert not full.display  # the next question starts empty
+
+
+# ---------------------------------------------------------------- what used to be cut at 80x24
+
+
+async def test_home_next_line_and_generation_tables_fit_80_columns(example: Path) -> None:
+    app = TunesmithApp(example)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, lambda: getattr(app.screen, "loaded", False))
+        home = app.screen
+        detail = home.query_one("#project-detail", Static)
+        lines = printed(detail.content, detail.content_size.width).splitlines()
+        assert lines[0].startswith("Billing support: ") and lines[0].rstrip().endswith("…")  # the task: one line
+        assert lines[1].startswith("Next: open it (enter), then")
+        assert detail.content_size.height >= len([x for x in lines if x.strip()])  # nothing cut below
+        await pilot.press("enter")
+        await settle(pilot, lambda: type(app.screen).__name__ == "DashboardScreen")
+        await pilot.press("g")
+        await settle(pilot, lambda: type(app.screen).__name__ == "GenerationScreen" and app.screen.snapshot)
+        gen = app.screen
+        report = gen.query_one("#gen-report-text", Static)
+        text = printed(report.content, report.content_size.width)
+        assert "failed_payments" in text and "structure" in text  # names whole: two tables, not three
+        assert "almost the same as another example" in text  # the rejections below them
+        await pilot.resize_terminal(160, 50)
+        await settle(pilot)
+        report = gen.query_one("#gen-report-text", Static)
+        wide = printed(report.content, report.content_size.width)
+        row = next(line for line in wide.splitlines() if line.lstrip().startswith("filter"))
+        assert "category" in row and "rejected for" in row  # side by side when wide
