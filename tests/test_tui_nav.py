@@ -241,6 +241,31 @@ async def test_s_and_v_before_a_pilot_say_what_comes_first(projects_root: Path) 
         assert sum("No pilot yet" in n for n in notes(app)) == 2
 
 
+async def test_spot_check_before_an_evaluation_names_the_next_key(projects_root: Path) -> None:
+    Project.create("Support bot", "Answer billing questions politely.", root=projects_root)
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await dashboard(pilot)
+        await pilot.press("s")
+        await settle(pilot, lambda: type(app.screen).__name__ == "SpotCheckScreen" and app.screen.query("#spot-missing"))
+        said = printed(app.screen.query_one("#spot-missing", Static).content)
+        assert "Nothing to spot-check" in said and "press i to" in said
+
+
+async def test_l_with_no_run_says_which_key_sets_one_up(projects_root: Path) -> None:
+    from screens.job_monitor import JobMonitorScreen
+
+    project = Project.create("Support bot", "Answer billing questions politely.", root=projects_root)
+    app = TunesmithApp(projects_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(JobMonitorScreen(project))
+        await settle(pilot, lambda: isinstance(app.screen, JobMonitorScreen) and app.screen.mode == "empty",
+                     workers=False)
+        await pilot.press("l")
+        await pilot.pause()
+        assert any("No training runs yet: press t" in n for n in notes(app))
+
+
 async def test_l_with_one_run_says_it_is_the_one_shown(example: Path) -> None:
     from screens.job_monitor import JobMonitorScreen
 
