@@ -262,7 +262,8 @@ class JobMonitorScreen(Screen):
         Binding("f", "follow", "Follow", id="monitor.follow",
                 tooltip="Follow the end of the log, or stop following (scrolling up stops it too)"),
         Binding("g", "chart", "Chart", id="monitor.chart",
-                tooltip="Show or hide the loss chart (beside the log from 120 columns, a compact one below it when narrower)"),
+                tooltip="Show or hide the loss chart (beside the log from 120 columns, a compact one below it "
+                        "when narrower)"),
         Binding("v", "evaluate", "Evaluate", id="monitor.evaluate",
                 tooltip="Evaluate the latest completed run against its base model, then see the report"),
         Binding("l", "runs", "Runs", id="monitor.runs", tooltip="The list of this project's runs"),

@@ -247,7 +247,8 @@ async def test_spot_check_before_an_evaluation_names_the_next_key(projects_root:
     async with app.run_test(size=(80, 24)) as pilot:
         await dashboard(pilot)
         await pilot.press("s")
-        await settle(pilot, lambda: type(app.screen).__name__ == "SpotCheckScreen" and app.screen.query("#spot-missing"))
+        await settle(pilot, lambda: type(app.screen).__name__ == "SpotCheckScreen"
+                     and bool(app.screen.query("#spot-missing")))
         said = printed(app.screen.query_one("#spot-missing", Static).content)
         assert "Nothing to spot-check" in said and "press i to" in said
 
