@@ -5,6 +5,8 @@ Every edit is saved at once (atomically); editing an approved set withdraws the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -63,6 +65,8 @@ class BoundariesScreen(Screen):
         Binding("n", "add", "New", id="boundaries.add", tooltip="Add a statement to the focused list"),
         Binding("e,enter", "edit", "Edit", id="boundaries.edit", tooltip="Edit the selected statement"),
         Binding("d,delete", "delete", "Delete", id="boundaries.delete", tooltip="Delete the selected statement"),
+        Binding("u,ctrl+z", "undo", "Undo delete", id="boundaries.undo",
+                tooltip="Put the last deleted statement back where it was"),
         Binding("m", "move", "Move", id="boundaries.move",
                 tooltip="Move the selected statement between WILL and WILL NOT"),
         Binding("shift+up", "reorder(-1)", "Up", id="boundaries.up", tooltip="Move the statement up"),
@@ -74,8 +78,10 @@ class BoundariesScreen(Screen):
     def __init__(self, project: Project) -> None:
         super().__init__()
         self.project = project
-        self.title = f"{project.meta.name} · boundaries"
+        self.title = project.meta.name
+        self.sub_title = "boundaries"
         self.bounds: ScopeBoundaries | None = None
+        self.deleted: list[tuple[str, int, Any]] = []  # (list, index, Statement) of each delete, for u
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="♪")
@@ -177,9 +183,30 @@ class BoundariesScreen(Screen):
         name, i = self.focused_list()
         if self.bounds is None or i is None or not getattr(self.bounds, name):
             return
+        statement = getattr(self.bounds, name)[i]
         ops.delete(self.bounds, name, i)
+        self.deleted.append((name, i, statement))
         left = len(getattr(self.bounds, name))
         self.save((name, max(0, min(i, left - 1))) if left else None)
+        self.notify(f"Deleted {ops.LABELS[name]} {i + 1}: u puts it back.", title="Boundaries", timeout=4,
+                    markup=False)
+
+    def action_undo(self) -> None:
+        """The last deleted statement back at its place (its provenance kept)."""
+        if self.bounds is None:
+            return
+        if not self.deleted:
+            self.notify("Nothing to undo: u puts back a deleted statement.", title="Boundaries", timeout=3)
+            return
+        name, i, statement = self.deleted.pop()
+        items = list(getattr(self.bounds, name))
+        at = max(0, min(i, len(items)))
+        items.insert(at, statement)
+        setattr(self.bounds, name, items)
+        self.bounds.approved = False
+        self.bounds.approved_at = None
+        self.save((name, at))
+        self.notify(f"Put back {ops.LABELS[name]} {at + 1}.", title="Boundaries", timeout=3)
 
     def action_move(self) -> None:
         name, i = self.focused_list()

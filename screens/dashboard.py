@@ -119,6 +119,9 @@ class DashboardScreen(Screen):
                 tooltip="Choose the task type (and a classification's labels): it picks the generation "
                         "strategy and the evaluation method"),
         Binding("w", "warnings", "Warnings", id="dashboard.warnings", tooltip="Every warning, in full"),
+        Binding("l", "browse", "Browse", id="dashboard.browse",
+                tooltip="Read (not change) the frozen eval set, the approved pilot, the interview's answers "
+                        "or the quality log"),
         Binding("r", "refresh", "Refresh", id="dashboard.refresh", tooltip="Read project.toml again"),
     ]
     COMMAND_NAMES = {
@@ -127,6 +130,7 @@ class DashboardScreen(Screen):
         "dashboard.task_type": "Change task type",
         "dashboard.scale_review": "Review the scale-up sample",
         "dashboard.warnings": "Show the warnings",
+        "dashboard.browse": "Browse the eval set, the pilot, the interview's answers or the quality log",
     }
 
     def __init__(self, project: Project, created: bool = False) -> None:
@@ -354,6 +358,20 @@ class DashboardScreen(Screen):
         lines = [*self.extra_notes, *self.warnings]
         if lines:
             self.app.push_screen(TextDialog(f"Warnings: {self.project.meta.name}", lines))
+
+    def action_browse(self, kind: str = "") -> None:
+        """A read-only view (screens.browse); without ``kind`` a chooser asks which."""
+        from screens.browse import BrowseChooser, BrowseScreen
+
+        if kind:
+            self.app.push_screen(BrowseScreen(self.project, kind))
+            return
+
+        def chosen(picked: str | None) -> None:
+            if picked:
+                self.app.push_screen(BrowseScreen(self.project, picked))
+
+        self.app.push_screen(BrowseChooser(), chosen)
 
     def action_scale_review(self) -> None:
         if not self.scale_sample:

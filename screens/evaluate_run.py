@@ -57,7 +57,8 @@ class EvaluateScreen(Screen):
     BINDINGS = [
         Binding("enter,v", "start", "Start evaluation", id="evaluate.start",
                 tooltip="Evaluate the fine-tuned model against its base on the frozen eval set"),
-        Binding("escape", "back", "Back", id="evaluate.back", tooltip="Back (not while the evaluation runs)"),
+        Binding("escape", "back", "Back", id="evaluate.back",
+                tooltip="Back to the dashboard (not while the evaluation runs)"),
     ]
     COMMAND_NAMES = {"evaluate.start": "Start the evaluation (base vs fine-tuned)"}
     PARAMS: Any = None  # core.evaluate.inference.DecodingParams; None: the core's defaults (as the CLI's)

@@ -48,6 +48,7 @@ from screens.generation_view import (  # noqa: F401  (GenSnapshot, mix_text, ...
     notes_text,
     panel_line,
     panel_rank,
+    NARROW,
     report_view,
     strategies_text,
 )
@@ -116,17 +117,22 @@ class GenerationScreen(Screen):
                 tooltip="Rate the random sample of the final dataset (optional; tunesmith review NAME scale)"),
         Binding("x", "clear_feedback", "Clear adjustments", id="generation.clear_feedback",
                 tooltip="Forget the prompt adjustments earlier pilots left for the generator (asks first)"),
+        Binding("q", "quality_log", "Quality log", id="generation.quality_log",
+                tooltip="Every filter's verdict per example (data/quality_log.parquet): counts by filter and "
+                        "reason, then each check"),
         Binding("escape", "back", "Back", id="generation.back", tooltip="Back to the dashboard"),
     ]
     COMMAND_NAMES = {
         "generation.scale_review": "Review the scale-up sample",
         "generation.clear_feedback": "Clear the prompt adjustments of earlier pilots",
+        "generation.quality_log": "Open the quality log (every filter's verdict per example)",
     }
 
     def __init__(self, project: "Project") -> None:
         super().__init__()
         self.project = project
-        self.title = f"{project.meta.name} · generation"
+        self.title = project.meta.name
+        self.sub_title = "generation"
         self.snapshot: GenSnapshot | None = None
         self.busy: str = ""  # "loading" | "pilot" | "projecting" | "scale" while a worker runs
         self.progress_applied = 0  # progress events applied on the UI thread (the tests read it)
@@ -381,8 +387,12 @@ class GenerationScreen(Screen):
         box.update(out)
 
     def on_resize(self) -> None:
-        if self.snapshot is not None or self.live_notes:
+        narrow = self.size.width < NARROW
+        if self.snapshot is not None and narrow != getattr(self, "_narrow", narrow):
+            self.show(self.snapshot)  # the report's tables: two side by side, or three
+        elif self.snapshot is not None or self.live_notes:
             self.show_warnings()
+        self._narrow = narrow
 
     def show(self, snap: GenSnapshot) -> None:
         self.snapshot = snap
@@ -390,7 +400,7 @@ class GenerationScreen(Screen):
         body = self.query_one("#gen-report-text", Static)
         parts: list[Any] = []
         if snap.report is not None:
-            parts.append(report_view(snap.report))
+            parts.append(report_view(snap.report, self.size.width or NARROW))
         else:
             parts.append(Text("No generation report yet: the pilot writes the first one.", style="dim"))
         if snap.scale_sample:
@@ -439,13 +449,7 @@ class GenerationScreen(Screen):
         running = self.busy not in ("", "loading")
         if action == "pilot":
             return None if running else True
-        if action == "review":
-            if stage in ("", "none"):
-                return None
-            return None if running else True
-        if action == "scale":
-            if stage not in ("approved", "scaled", "validated"):
-                return None
+        if action in ("review", "scale"):  # before a pilot (or its approval) the key says what comes first
             return None if running else True
         if action == "resume":
             if stage not in ("scaling", "scaled"):
@@ -471,7 +475,21 @@ class GenerationScreen(Screen):
         self.refresh_bindings()
         self.run_pilot_worker()
 
+    def not_ready(self, action: str) -> str:
+        """What a key cannot do yet and which key comes first ('' when it can)."""
+        stage = self.snapshot.stage if self.snapshot else ""
+        if stage in ("", "none"):
+            return ("No pilot yet: press p to generate and filter it, then v to review it; "
+                    + ("s scales up once the review approves it." if action == "scale" else "v then reviews it."))
+        if action == "scale" and stage == "pilot":
+            return "The pilot is not approved yet: press v to review it; s scales up once the review approves it."
+        return ""
+
     def action_scale(self) -> None:
+        why = self.not_ready("scale")
+        if why:
+            self.notify(why, title="Scale up", severity="warning")
+            return
         self._project_first(resume=False)
 
     def action_resume(self) -> None:
@@ -499,6 +517,10 @@ class GenerationScreen(Screen):
     def action_review(self) -> None:
         if self.busy not in ("", "loading"):
             return
+        why = self.not_ready("review")
+        if why:
+            self.notify(why, title="Review", severity="warning")
+            return
         self.app.open_screen("pilot_review", self.project)  # type: ignore[attr-defined]
 
     def action_scale_review(self) -> None:
@@ -506,7 +528,7 @@ class GenerationScreen(Screen):
             return
         from screens.review import ReviewScreen
 
-        self.app.push_screen(ReviewScreen(self.project, kind="scale"))
+        self.app.open_stage(ReviewScreen(self.project, kind="scale"))  # type: ignore[attr-defined]
 
     def action_clear_feedback(self) -> None:
         from tui.dialogs import ConfirmDialog
@@ -531,6 +553,11 @@ class GenerationScreen(Screen):
 
         self.app.push_screen(ConfirmDialog(question, yes="Clear", no="Keep them", title="Clear prompt adjustments?"),
                              answered)
+
+    def action_quality_log(self) -> None:
+        from screens.browse import BrowseScreen
+
+        self.app.push_screen(BrowseScreen(self.project, "quality_log"))
 
     def action_back(self) -> None:
         if self.busy in ("pilot", "scale"):

@@ -117,7 +117,10 @@ def load_snapshot(project: "Project") -> GenSnapshot:
     return snap
 
 
-def report_view(report: Any) -> Group:
+NARROW = 110  # below this width (cells) the rejections table goes under filters | categories
+
+
+def report_view(report: Any, width: int = 0) -> Group:
     """The generation report: a headline, then filters | categories | rejections side by side."""
     from core.llm.usage import money
 
@@ -151,10 +154,14 @@ def report_view(report: Any) -> Group:
         rej.add_row(Text.assemble(words.reason(reason), (f" {reason}", "dim")), str(n))
     if not report.rejections_by_reason:
         rej.add_row(Text("none", style="dim"), "")
+    narrow = 0 < width < NARROW
     grid = Table.grid(padding=(0, 3))
-    for _ in range(3):
+    for _ in range(2 if narrow else 3):
         grid.add_column()
-    grid.add_row(stats_table("filter", report.filters), stats_table("category", report.categories), rej)
+    if narrow:  # at 80 columns three tables side by side cut every name: two, the rejections below
+        grid.add_row(stats_table("filter", report.filters), stats_table("category", report.categories))
+    else:
+        grid.add_row(stats_table("filter", report.filters), stats_table("category", report.categories), rej)
     parts: list[Any] = [head]
     extra = [t for t in (mix_text(report), strategies_text(report)) if t is not None]
     if extra:
@@ -162,6 +169,8 @@ def report_view(report: Any) -> Group:
     if report.notes:
         parts.append(notes_text(report.notes))
     parts += [Text(""), grid]
+    if narrow:
+        parts += [Text(""), rej]
     return Group(*parts)
 
 

@@ -170,7 +170,8 @@ class HomeScreen(Screen):
             from screens.registry import key_hint
 
             lead, command = key_hint(s.next_hint)
-            detail.update(Text.assemble(f"{s.name}: {s.task}\nNext: open it (enter), then {lead}",
+            task = cell(f"{s.name}: {' '.join(s.task.split())}", max(20, self.size.width - 2))  # one line
+            detail.update(Text.assemble(task, f"\nNext: open it (enter), then {lead}",  # wraps, never cut
                                         *((("\nCLI: " + command, "dim"),) if command else ())))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -85,7 +85,7 @@ class HumanRatingScreen(Screen):
     BINDINGS = [
         Binding("d", "decide", "Decide", id="human.decide",
                 tooltip="Make the decision again with these ratings and open the report"),
-        Binding("escape", "back", "Back", id="human.back", tooltip="Back (ratings are saved)"),
+        Binding("escape", "back", "Back", id="human.back", tooltip="Back to the dashboard (ratings are saved)"),
     ]
 
     def __init__(self, project: "Project") -> None:

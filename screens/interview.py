@@ -202,6 +202,8 @@ class InterviewScreen(Screen):
         # summary step
         Binding("b", "boundaries", "Boundaries", id="interview.boundaries",
                 tooltip="Open the boundary editor: review and approve WILL / WILL NOT"),
+        Binding("a", "answers", "Answers", id="interview.answers",
+                tooltip="Read every question and your answer (read-only)"),
         Binding("d", "draft", "Draft again", id="interview.draft",
                 tooltip="Draft the knowledge base, boundaries, taxonomy and criteria again"),
         Binding("escape", "leave", "Leave", id="interview.leave",
@@ -248,6 +250,7 @@ class InterviewScreen(Screen):
                     yield SuggestionList(id="iv-suggestions")
                 yield AnswerInput(placeholder="type your own answer · a digit picks while this is empty",
                                   id="iv-answer", max_length=2000)
+                yield Static("", id="iv-answer-full", markup=False)  # a long answer, whole, to reread
             with VerticalScroll(id="iv-summary"):
                 yield Static("", id="iv-summary-text")
         with Horizontal(id="iv-status"):
@@ -561,6 +564,7 @@ class InterviewScreen(Screen):
             "choose": "persona", "edit_persona": "persona", "repropose": "persona",
             "pick": "question", "move": "question", "edit_suggestion": "question", "skip": "question",
             "back": "question", "help": "question", "boundaries": "summary", "draft": "summary",
+            "answers": "summary",
         }
         step = steps.get(action)
         if step is None:
@@ -585,6 +589,17 @@ class InterviewScreen(Screen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if isinstance(event.input, AnswerInput):
             self.refresh_bindings()  # the pick keys come and go with an empty field
+            self.show_whole_answer(event.value)
+
+    def show_whole_answer(self, value: str) -> None:
+        """An answer longer than the field is shown whole below it, wrapped, while it is typed and edited
+        (the field scrolls sideways; ←/→, home/end move in it)."""
+        full = self.query_one("#iv-answer-full", Static)
+        width = max(10, self.query_one(AnswerInput).content_size.width - 1)
+        long = len(value) > width
+        full.display = long
+        if long:
+            full.update(Text.assemble((f"your answer, {len(value)} characters · enter saves it\n", "dim"), value))
 
     def action_option(self, n: int) -> None:
         """A digit: the n-th option shown (persona, or suggestion)."""
@@ -652,6 +667,11 @@ class InterviewScreen(Screen):
             return
         self.set_busy(self.thinking())
         self.advance("answer", text)
+
+    def action_answers(self) -> None:
+        from screens.browse import BrowseScreen
+
+        self.app.push_screen(BrowseScreen(self.project, "interview"))
 
     def action_move(self, delta: int) -> None:
         suggestions = self.query_one(SuggestionList)

@@ -287,7 +287,8 @@ class JobMonitorScreen(Screen):
         Binding("f", "follow", "Follow", id="monitor.follow",
                 tooltip="Follow the end of the log, or stop following (scrolling up stops it too)"),
         Binding("g", "chart", "Chart", id="monitor.chart",
-                tooltip="Show or hide the loss chart (beside the log from 120 columns, below it when narrower)"),
+                tooltip="Show or hide the loss chart (beside the log from 120 columns, a compact one below it "
+                        "when narrower)"),
         Binding("v", "evaluate", "Evaluate", id="monitor.evaluate",
                 tooltip="Evaluate the latest completed run against its base model, then see the report"),
         Binding("l", "runs", "Runs", id="monitor.runs", tooltip="The list of this project's runs"),
@@ -311,7 +312,7 @@ class JobMonitorScreen(Screen):
         self.config: dict[str, Any] = {}
         self.latest: MetricRow | None = None
         self.mode = "loading"  # loading, empty, list, run
-        self.chart_choice: bool | None = None  # None: by width (beside from 120 cols, hidden below)
+        self.chart_choice: bool | None = None  # None: by width (beside from 120 cols, compact below)
         self._polling = False
         self._poll_paused = False
         self._follower_for: str | None = None  # the run whose backend follower this screen has started
@@ -555,8 +556,8 @@ class JobMonitorScreen(Screen):
             return self.mode == "run" and self.run is not None and self.run.status not in FINAL or None
         if action in ("follow", "chart"):
             return self.mode == "run" or None
-        if action == "runs":
-            return (self.mode == "run" and len(self.runs) > 1) or None
+        if action == "runs":  # with one run or none it says so (and which key comes next)
+            return True if self.mode != "list" else None
         if action == "evaluate":
             return any(r.status == "completed" for r in self.runs)
         return True
@@ -574,8 +575,17 @@ class JobMonitorScreen(Screen):
             self.app.pop_screen()
 
     def action_runs(self) -> None:
-        if self.runs:
-            self.show_list()
+        if not self.runs:
+            self.notify("No training runs yet: press t to set up training.", title="Runs", severity="warning")
+            return
+        if len(self.runs) == 1:
+            only = self.runs[0]
+            if self.mode != "run":
+                self.attach(only)
+            self.notify(f"Only one run so far ({only.run_id}, {only.status}): it is the one shown. "
+                        f"t sets up another.", title="Runs")
+            return
+        self.show_list()
 
     def action_follow(self) -> None:
         following = self.log_panel.toggle_follow()
@@ -632,4 +642,4 @@ class JobMonitorScreen(Screen):
             return
         from screens.train_setup import TrainSetupScreen
 
-        self.app.push_screen(TrainSetupScreen(self.project))
+        self.app.open_stage(TrainSetupScreen(self.project))  # type: ignore[attr-defined]

@@ -209,7 +209,7 @@ class ReportScreen(Screen):
         Binding("v", "evaluate", "Evaluate", id="report.evaluate",
                 tooltip="Evaluate the fine-tuned model against its base again (tunesmith evaluate NAME)"),
         Binding("l", "reload", "Reload", id="report.reload", tooltip="Read the evaluation again"),
-        Binding("escape", "back", "Back", id="report.back", tooltip="Back"),
+        Binding("escape", "back", "Back", id="report.back", tooltip="Back to the dashboard"),
     ]
 
     def __init__(self, project: "Project") -> None:

@@ -30,7 +30,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
-from screens.review_sources import REVIEWING, UNBUILT, Conclusion, ReviewSource, Snapshot, source_for
+from screens.review_sources import (APPROVED, CONCLUDED, REVIEWING, UNBUILT, Conclusion, ReviewSource, Snapshot,
+                                    source_for)
 from tui.messages import WorkFailed
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.llm_banner import LLMBanner
@@ -80,6 +81,8 @@ class ReviewScreen(Screen):
                 tooltip="Approve and freeze the whole set without finishing the spot-check"),
         Binding("r", "conclude", "Conclude", id="review.conclude",
                 tooltip="Close the finished round: approve, or regenerate the rejected ones with your notes"),
+        Binding("l", "browse", "List all", id="review.browse",
+                tooltip="Read every example of the approved set (read-only)"),
         Binding("escape", "back", "Back", id="review.back", tooltip="Back to the dashboard"),
     ]
 
@@ -275,6 +278,8 @@ class ReviewScreen(Screen):
             if state != REVIEWING or source is None or not source.can_approve:
                 return False
             return None if self.busy else True
+        if action == "browse":
+            return self.kind in ("evalset", "pilot") and state in (APPROVED, CONCLUDED)
         if action == "conclude":
             if state != REVIEWING or snap is None or not snap.complete or source is None or not source.can_conclude:
                 return False
@@ -308,6 +313,12 @@ class ReviewScreen(Screen):
 
         self.app.push_screen(ConfirmDialog(source.approve_question(snap), yes="Approve", no="Keep reviewing",
                                            title="Approve without the spot-check"), answered)
+
+    def action_browse(self) -> None:
+        from screens.browse import BrowseScreen
+
+        if self.kind in ("evalset", "pilot"):
+            self.app.push_screen(BrowseScreen(self.project, self.kind))
 
     def action_back(self) -> None:
         if self.busy in ("building", "concluding"):

@@ -329,6 +329,19 @@ class SpotCheckScreen(Screen):
         importlib.import_module("core.evaluate.judge_validation")  # scipy, for the agreement at the end
         self.post_message(SpotLoaded(state))
 
+    def next_key_line(self) -> str:
+        """Which key comes first: the project's next step on the dashboard, else v (evaluate)."""
+        from screens.registry import key_hint
+
+        try:
+            hint = self.project.meta.next_hint()
+            lead, _ = key_hint(hint) if hint else ("", "")
+        except Exception:
+            lead = ""
+        if not lead.startswith("press "):
+            lead = "press v to evaluate the fine-tuned model against its base"
+        return f"It comes after an evaluation. Next, on the dashboard (esc): {lead}."
+
     def _write(self, job: SaveJob) -> Any:
         """Runs on the saver's thread."""
         from core.evaluate import spot_check as sc
@@ -374,7 +387,8 @@ class SpotCheckScreen(Screen):
             self.answers = {}
             self.set_status("nothing to spot-check yet")
             await main.mount(Static(Text.assemble(("Nothing to spot-check.\n", "bold"),
-                                                  message.missing[:1].upper() + message.missing[1:]),
+                                                  message.missing[:1].upper() + message.missing[1:],
+                                                  ("\n\n" + self.next_key_line(), "")),
                                     id="spot-missing"))
             self.show_question()
             self.refresh_bindings()

@@ -70,7 +70,7 @@ class TrainSetupScreen(Screen):
                 tooltip="Switch between this computer and Hugging Face Jobs, and plan again"),
         Binding("m", "edit", "Base model", id="setup.edit",
                 tooltip="Type a base model: a Hub id (owner/name) or a local model folder"),
-        Binding("escape", "back", "Back", id="setup.back", tooltip="Back without starting anything"),
+        Binding("escape", "back", "Back", id="setup.back", tooltip="Back to the dashboard without starting anything"),
     ]
     COMMAND_NAMES = {"setup.start": "Start training", "setup.edit": "Choose the base model",
                      "setup.backend": "Train here or on Hugging Face Jobs"}

@@ -103,5 +103,5 @@ async def test_nothing_to_evaluate_is_said_in_place(projects_root: Path) -> None
         await pilot.press("enter")  # does nothing
         await pilot.pause()
         assert not screen.running
-        await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen))
+        await pilot.press("escape")  # one esc: the dashboard (the evaluate screen replaced the report)
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "DashboardScreen")

@@ -183,13 +183,14 @@ async def test_streams_a_live_run_then_shows_completion(project: Project, servic
         assert "running" in text and run.run_id in text
         assert "elapsed 1:0" in text  # started 65 s ago
         assert "step 30/100" in text and "left" in text and "loss 0.55" in text
-        assert not screen.chart.display  # 80 columns: the chart is hidden until g
-        await pilot.press("g")
-        await pilot.pause()
+        # 80 columns: a compact chart below the log, without pressing g; g hides it and shows it again
         assert screen.chart.display and screen.chart.region.height >= 8 and panel.region.height >= 6
         await pilot.press("g")
         await pilot.pause()
         assert not screen.chart.display
+        await pilot.press("g")
+        await pilot.pause()
+        assert screen.chart.display
 
         set_status(project, run.run_id, "completed")
         await wait_for(pilot, lambda: "completed" in status_text(screen))
@@ -273,7 +274,7 @@ async def test_follow_key_and_scrolling_up(project: Project, service: FakeServic
         await pilot.press("end")
         await pilot.pause()
         assert panel.follow
-        await pilot.press("g")  # the chart below the log: the log gets shorter and still follows
+        await pilot.press("g")  # the chart below the log hidden: the log gets taller and still follows
         await pilot.pause()
         append_log(folder, [f"last {i}" for i in range(5)])
         await wait_for(pilot, lambda: panel.lines_ingested == 255)

@@ -36,7 +36,8 @@ def style_paths() -> list[Path]:
 
 class TunesmithApp(App[None]):
     TITLE = "tunesmith"
-    SUB_TITLE = "expert knowledge → fine-tuned model"
+    NOTIFICATION_TIMEOUT = 4  # seconds: a toast covers the content below it for no longer (dialogs stay)
+    SUB_TITLE = ""  # the home screen says "projects"; a stage screen's own sub-title fits at 80 columns
     CSS_PATH = style_paths()
 
     BINDINGS = [
@@ -124,8 +125,22 @@ class TunesmithApp(App[None]):
         if screen_cls is None:
             self.notify(spec.not_built_message(), title=spec.title, severity="warning")
             return False
-        self.push_screen(screen_cls(project, **spec.kwargs))
+        self.open_stage(screen_cls(project, **spec.kwargs))
         return True
+
+    def open_stage(self, screen: Screen) -> None:
+        """Push a stage screen over the project's dashboard: a stage screen opened from another stage
+        screen replaces it (and any stage screens under it), so one esc always goes back to the dashboard,
+        as every stage screen's key bar says, and screens never pile up. Dialogs are never popped."""
+        from textual.screen import ModalScreen
+
+        from screens.dashboard import DashboardScreen
+
+        stack = self.screen_stack
+        if any(isinstance(s, DashboardScreen) for s in stack):
+            while len(self.screen_stack) > 1 and not isinstance(self.screen, (DashboardScreen, ModalScreen)):
+                self.pop_screen()
+        self.push_screen(screen)
 
     def action_help(self) -> None:
         from tui.dialogs import HelpDialog

@@ -24,7 +24,9 @@ The panel follows the end of the log unless the user scrolls up (scrolling back 
 from __future__ import annotations
 
 import re
+import textwrap
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +119,19 @@ class LogTailer:
         return LogBatch(lines, read, skipped, dropped, total, width, self.offset)
 
 
+def wrap_lines(lines: list[str], width: int) -> list[str]:
+    """Lines longer than ``width`` wrapped at spaces (a long word is cut), continuations indented: a log
+    line is read whole, not cut at the panel's edge (Textual's Log does not wrap)."""
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= width or cell_len(line) <= width:
+            out.append(line)
+            continue
+        out.extend(textwrap.wrap(line.expandtabs(), width, subsequent_indent="  ", drop_whitespace=True,
+                                 replace_whitespace=False) or [line[:width]])
+    return out
+
+
 def _size(n: int) -> str:
     return f"{n / 1_048_576:.1f} MB" if n >= 1_048_576 else f"{n / 1024:.0f} KB"
 
@@ -160,6 +175,8 @@ class LogPanel(Log):
         self._generation = 0
         self._stop = threading.Event()
         self._drained = threading.Event()
+        self._raw: deque[str] = deque(maxlen=max_lines or MAX_LINES)  # as read, for a re-wrap on resize
+        self._wrap = 0  # the width the lines shown were wrapped to (0: not wrapped)
         self.border_title = "train.log"
 
     # ------------------------------------------------------------ tailing
@@ -178,6 +195,7 @@ class LogPanel(Log):
         self.follow = True
         self._show_state()
         tailer = LogTailer(self.folder, self.max_lines or MAX_LINES, self.max_bytes)
+        self._raw.clear()
         self._tail(self._generation, tailer, self._stop, self._drained)
 
     def detach(self) -> None:
@@ -227,13 +245,18 @@ class LogPanel(Log):
         self.batches += 1
         if not lines:
             return
+        self._raw.extend(lines)
+        wrap = self._wrap = self.wrap_width()
+        if wrap and any(len(line) > wrap for line in lines):  # Log does not wrap: a long line is read whole
+            lines = wrap_lines(lines, wrap)
         cap = self.max_lines or len(lines)
         if len(lines) > cap:
             lines = lines[-cap:]
         pruned = max(0, len(self._lines) + len(lines) - cap)
         keep_y = None if self.follow else max(0, round(self.scroll_y) - pruned)
-        if batch.width > self._width:
-            self._width = batch.width  # before write_lines, which sets the virtual size once
+        width = min(batch.width, wrap) if wrap else batch.width
+        if width > self._width:
+            self._width = width  # before write_lines, which sets the virtual size once
         self.write_lines(lines, scroll_end=self.follow)
         self.lines_written += len(lines)
         if self.follow:  # write_lines scrolls only if the view was at the end; a resize may have moved it
@@ -259,7 +282,26 @@ class LogPanel(Log):
         if self.follow != at_end and (new_value < old_value or at_end):
             self.follow = at_end  # the user scrolled up (stop following) or back to the end (follow)
 
+    def wrap_width(self) -> int:
+        """The cells a line may take before it is wrapped: the panel's width less the scrollbar (0: the
+        panel has no size yet, or is too narrow to wrap sensibly)."""
+        width = self.scrollable_content_region.width - 1
+        return width if width >= 20 else 0
+
+    def rewrap(self) -> None:
+        """Write the lines kept (at most max_lines) again, wrapped to the panel's new width."""
+        wrap = self.wrap_width()
+        if wrap == self._wrap or not self._raw:
+            return
+        self._wrap = wrap
+        lines = wrap_lines(list(self._raw), wrap) if wrap else list(self._raw)
+        cap = self.max_lines or len(lines)
+        self.clear()
+        self._width = min(max(map(cell_len, lines), default=0), wrap or 10**6)
+        self.write_lines(lines[-cap:], scroll_end=self.follow)
+
     def on_resize(self) -> None:
+        self.rewrap()
         if self.follow:
             self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
 
