@@ -182,12 +182,19 @@ def fake_train_service():
 def frozen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The test runs in its own folder (the projects folder is shown as ``projects``), with a frozen clock,
     a fixed CPU, the base model 'in the cache', and a training service that reads run.toml as it is."""
+    from textual import constants
+
     import core.train
     import screens.job_monitor as job_monitor
     from core.generate import tokenizer
     from core.train import hardware, setup
 
     monkeypatch.chdir(tmp_path)
+    # the terminal's own settings: colours, theme and filters as on a plain truecolor terminal
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setattr(constants, "COLOR_SYSTEM", "truecolor")
+    monkeypatch.setattr(constants, "DEFAULT_THEME", "textual-dark")
+    monkeypatch.setattr(constants, "FILTERS", "")
     monkeypatch.setattr(job_monitor, "datetime", FrozenDatetime)
     monkeypatch.setattr(hardware, "local_device", lambda: ("local CPU (8 cores)", 8 * hardware.LOCAL_CPU_TFLOPS_PER_CORE))
     monkeypatch.setattr(hardware, "_model_folder", lambda base_model: None)  # the size comes from the name
@@ -326,21 +333,34 @@ async def generation_working(pilot) -> None:
 # --- training
 
 
+def all_read(slug: str) -> Callable[[object], bool]:
+    """The monitor shows its run with all of train.log and metrics.jsonl read (the tailers read in batches:
+    a frame taken after the first batch would depend on the machine's speed)."""
+    folder = next((Path("projects") / slug / "runs").iterdir())
+    lines = len((folder / "train.log").read_text(encoding="utf-8").splitlines())
+    rows = len((folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines())
+
+    def ready(app) -> bool:
+        screen = app.screen
+        return (getattr(screen, "mode", "") == "run" and screen.log_panel.lines_ingested == lines
+                and len(screen.chart.rows) == rows)
+
+    return ready
+
+
 async def job_monitor_running(pilot) -> None:
-    await stage(pilot, "job_monitor", "contract-clause-triage",
-                lambda app: getattr(app.screen, "mode", "") == "run" and app.screen.log_panel.lines_ingested > 0
-                and len(app.screen.chart.rows) > 0, workers=False)
+    await stage(pilot, "job_monitor", "contract-clause-triage", all_read("contract-clause-triage"), workers=False)
 
 
 async def job_monitor_chart(pilot) -> None:
     await job_monitor_running(pilot)
     await pilot.press("g")  # the loss chart: below the log under 120 columns, hidden beside it from 120
-    await settle(pilot, workers=False)
+    await settle(pilot, lambda: pilot.app.screen.chart.redraws > 0 or not pilot.app.screen.chart.display,
+                 workers=False)
 
 
 async def job_monitor_done(pilot) -> None:
-    await stage(pilot, "job_monitor", until=lambda app: getattr(app.screen, "mode", "") == "run"
-                and app.screen.log_panel.lines_ingested > 0, workers=False)
+    await stage(pilot, "job_monitor", until=all_read("billing-support"), workers=False)
 
 
 async def job_monitor_empty(pilot) -> None:
@@ -474,12 +494,6 @@ async def still(pilot) -> None:
         assert isinstance(widget, (Input, TextArea))
         widget.cursor_blink = False
     await pilot.pause()
-    import os
-    if os.environ.get("SNAP_TEXT"):  # DEBUG
-        update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-        lines = ["".join(seg.text for strip in line for seg in strip) for line in update.strips]
-        name = os.environ.get("PYTEST_CURRENT_TEST", "x").split("[")[-1].split("]")[0]
-        Path(os.environ["SNAP_TEXT"], name + ".txt").write_text("\n".join(lines))
 
 
 @pytest.mark.parametrize("size", list(SIZES), ids=list(SIZES))
