@@ -301,6 +301,18 @@ async def provider_dialog(pilot) -> None:
     await settle(pilot, screen_is(pilot, "ProviderDialog"))
 
 
+async def dashboard_key(pilot, slug: str, key: str, screen: str) -> None:
+    await dashboard(pilot, slug)
+    await pilot.press(key)
+    await settle(pilot, screen_is(pilot, screen))
+
+
+async def confirm_delete(pilot) -> None:
+    await home(pilot)
+    await pilot.press("d")  # delete the highlighted project: asks first
+    await settle(pilot, screen_is(pilot, "ConfirmDialog"))
+
+
 # --- extraction
 
 
@@ -439,6 +451,10 @@ CASES: list[Case] = [
     Case("dashboard", "done", "billing", lambda pilot: dashboard(pilot, "billing-support")),
     Case("error_dialog", "error", "none", error_dialog),
     Case("provider_dialog", "empty", "none", provider_dialog),
+    Case("task_type_dialog", "empty", "fresh", lambda pilot: dashboard_key(pilot, FRESH, "c", "TaskTypeDialog")),
+    Case("help_dialog", "done", "billing",
+         lambda pilot: dashboard_key(pilot, "billing-support", "question_mark", "HelpDialog")),
+    Case("confirm_dialog", "done", "billing", confirm_delete),
     Case("interview", "empty", "fresh", simply("interview", FRESH)),
     Case("interview", "working", "fresh", interview_question),
     Case("interview", "done", "billing", simply("interview")),
