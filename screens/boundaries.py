@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Header, Input, Label, ListItem, ListView, Static
 
+from core.errors import TunesmithError
 from core.extract import boundaries as ops
 from core.models.knowledge import ScopeBoundaries
 from core.project import BOUNDARIES, Project
@@ -98,7 +99,12 @@ class BoundariesScreen(Screen):
 
     def on_mount(self) -> None:
         if self.project.exists(BOUNDARIES):
-            self.bounds = ops.load(self.project)
+            try:
+                self.bounds = ops.load(self.project)
+            except TunesmithError as exc:  # a hand edit that does not parse: say which file and field, edit nothing
+                self.app.pop_screen()
+                self.app.report_error(exc, "The boundaries cannot be opened")  # type: ignore[attr-defined]
+                return
             self.refresh_lists()
         else:
             self.query_one("#bounds-state", Static).update("drafting the boundaries from the interview…")

@@ -141,6 +141,7 @@ FOLDERS: dict[str, Callable[[Path], None]] = {
     "broken-scale": lambda root: _break(root, "data/scale/state.toml"),
     "broken-run": build_broken_run,
     "broken-decision": lambda root: _break(root, "evals/20250313-090000-b1c2/decision.toml"),
+    "broken-boundaries": lambda root: _break(root, "knowledge/scope_boundaries.toml"),
 }
 
 
@@ -460,6 +461,7 @@ CASES: list[Case] = [
     Case("interview", "done", "billing", simply("interview")),
     Case("boundaries", "empty", "fresh", simply("boundaries", FRESH)),
     Case("boundaries", "done", "billing", simply("boundaries")),
+    Case("boundaries", "error", "broken-boundaries", simply("boundaries")),
     Case("evalset_review", "empty", "fresh", simply("evalset_review", FRESH)),
     Case("evalset_review", "done", "billing", simply("evalset_review")),
     Case("generation", "empty", "fresh", simply("generation", FRESH)),
