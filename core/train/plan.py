@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.progress import duration as _duration
 from core.train import hardware as hw
 from core.train.dataset_check import DatasetCheck
 
@@ -89,15 +90,6 @@ class TrainingPlan:
         return "\n".join(lines)
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = int(math.ceil(seconds / 60))
-    if minutes < 60:
-        return f"{minutes} min"
-    h, m = divmod(minutes, 60)
-    return f"{h} h {m:02d} min" if m else f"{h} h"
 
 
 def steps_for(rows: int, batch: int, accum: int, epochs: float, max_steps: int | None,
