@@ -54,6 +54,19 @@ KIND_LABELS = {
 KIND_SHORT = {"common": "common", "edge": "edge", "out_of_scope": "out-of-scope", "lookalike": "look-alike"}
 
 
+def next_line(project: "Project") -> str:
+    """The project's next step for a Markdown page: the dashboard's key first (esc goes back to it), the
+    CLI command second."""
+    from screens.registry import key_hint
+
+    if project.meta.next_step() is None:
+        return (f"**Next:** the pipeline is complete: export the results (e on the report)  \n"
+                f"CLI: `tunesmith export {project.slug}`")
+    lead, command = key_hint(project.meta.next_hint())
+    where = " on the dashboard (esc)" if lead.startswith("press ") else ""
+    return f"**Next:** {md_escape(lead)}{where}" + (f"  \nCLI: `{command}`" if command else "")
+
+
 @dataclass
 class Snapshot:
     """What the screen shows for a review at one moment."""
@@ -363,7 +376,7 @@ class EvalSetSource(RoundSource):
             f"{n} examples, approved {when} (fingerprint {digest}…). Later stages use it exactly as it is; "
             "no training example may copy one of its questions.",
             "",
-            f"**Next:** {md_escape(self.project.meta.next_hint())}",
+            next_line(self.project),
         ])
 
     def conclusion_note(self, result: Conclusion) -> str:
@@ -449,13 +462,13 @@ class PilotSource(RoundSource):
                    + self.core.approval_rule(rnd.approval_rate))
         if rnd.outcome == "approved":
             body = "\n".join(["## ✓ Pilot approved", "", md_escape(rnd.describe()), "",
-                              f"**Next:** {md_escape(self.project.meta.next_hint())}"])
+                              next_line(self.project)])
             return Snapshot(APPROVED, summary, rnd.describe(), body, rnd.number)
         if rnd.outcome:
             body = "\n".join([
                 f"## ✗ Pilot {md_escape(rnd.outcome)}", "", md_escape(rnd.describe()), "",
                 "Your notes go to the generator as feedback for the next pilot.", "",
-                f"**Next:** {md_escape(self.project.meta.next_hint())}"])
+                next_line(self.project)])
             return Snapshot(CONCLUDED, summary, rnd.describe(), body, rnd.number)
         return self.round_snapshot(rnd, summary)
 
