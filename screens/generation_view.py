@@ -89,7 +89,7 @@ def load_snapshot(project: "Project") -> GenSnapshot:
         if v is not None and not v.ok:
             text += f" · validation failed: {'; '.join(v.errors[:1]) or v.note} · r continues once fixed"
         elif snap.stage == "validated":
-            text += f" · dataset validated ✓ for {v.trainer}" if v is not None else " · dataset validated ✓"
+            text += " · checked ✓ ready to train" + (f" ({v.trainer.removesuffix('Trainer')})" if v is not None else "")
         else:  # finished but short of the plan (e.g. the refusals): see the warnings
             text += " · not ready for training (see the warnings) · r continues the scale-up"
         snap.stage_text = text

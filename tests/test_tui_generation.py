@@ -226,7 +226,7 @@ async def test_mix_notes_and_strategies_are_shown(projects_root: Path) -> None:
         screen = await open_generation(pilot, app, project)
         stage = text(screen, "#gen-stage")
         assert "Scale-up done: 192 examples" in stage and "not ready for training" in stage
-        assert "validated ✓" not in stage
+        assert "ready to train" not in stage
         body = shown(screen.query_one("#gen-report-text"))
         assert "mix planned → kept: common 150/150 · edge 30/30 · refusal 12/20 ⚠" in body
         assert "1 cell short of quota: refusal/out_of_scope/medium −8" in body
