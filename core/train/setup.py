@@ -12,14 +12,13 @@ CLI and the app share one decision; nothing here imports a UI.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from core.errors import BadInput
+from core.evaluate.hub_models import is_hub_id
 
 BACKEND_WORDS = {"local": "this computer", "hf_jobs": "Hugging Face Jobs"}
-HUB_ID_RE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
 def recent_base_models(project: Any, limit: int = 8) -> list[str]:
@@ -43,12 +42,13 @@ def recent_base_models(project: Any, limit: int = 8) -> list[str]:
     return out[:limit]
 
 
+def _offline() -> bool:
+    """HF_HUB_OFFLINE as it is set now (huggingface_hub reads it once, at its import)."""
+    return (os.environ.get("HF_HUB_OFFLINE") or "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
-
-
-def _offline() -> bool:
-    return (os.environ.get("HF_HUB_OFFLINE") or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _in_hub_cache(name: str) -> bool:
@@ -74,7 +74,7 @@ def check_base_model(name: str, backend: str = "local") -> str:
         if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
             raise BadInput(f"base model {name!r}: no model in {path.resolve()} (no config.json there)")
         return str(path.resolve())
-    if _looks_like_path(name) or not HUB_ID_RE.match(name):
+    if _looks_like_path(name) or not is_hub_id(name):
         raise BadInput(f"base model {name!r} not found: there is no folder {path} and it is not a Hub id "
                        f"(owner/name, e.g. Qwen/Qwen2.5-0.5B)")
     if _in_hub_cache(name):
@@ -133,13 +133,9 @@ def size_words(params_b: float | None) -> str:
     """'about 1.5 billion parameters', 'about 135 million parameters', 'size not known'."""
     if params_b is None:
         return "size not known (no config.json found and none in its name)"
-    n = params_b * 1e9
-    for scale, word in ((1e9, "billion"), (1e6, "million"), (1e3, "thousand")):
-        if n >= scale:
-            value = n / scale
-            text = f"{value:.0f}" if value >= 10 else f"{value:.1f}".rstrip("0").rstrip(".")
-            return f"about {text} {word} parameters"
-    return f"about {n:.0f} parameters"
+    from core.words import parameters
+
+    return parameters(params_b)
 
 
 def duration_words(hours: float) -> str:
