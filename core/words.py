@@ -1,10 +1,9 @@
-"""Plain words for the names tunesmith uses inside: filter reason codes, generation strategies, training
-methods and hardware. The app and the CLI say the words first; the name itself stays available (in
+"""Plain words for the names tunesmith uses inside: filter reason codes, generation strategies and model
+sizes. The app and the CLI say the words first; the name itself stays available (in
 brackets, dim, or on demand) for whoever wants to look it up.
 
     reason("eval_leak")        -> "too close to a held-out test question"
     strategy("few_shot")       -> "written from a few real examples"
-    flavor("t4-small")         -> "a small cloud GPU (NVIDIA T4, 16 GB)"
     parameters(1.5)            -> "about 1.5 billion parameters"
 """
 
@@ -66,30 +65,6 @@ STRATEGIES: dict[str, str] = {
     "tone_mismatch": "an answer in the wrong tone",
 }
 
-METHODS: dict[str, str] = {
-    "sft": "learn from example answers",
-    "dpo": "learn which of two answers is better",
-    "kto": "learn from answers marked good or bad",
-    "grpo": "learn by trying and being scored",
-}
-
-FLAVORS: dict[str, str] = {
-    "cpu-basic": "a cloud computer without a GPU",
-    "cpu-upgrade": "a larger cloud computer without a GPU",
-    "t4-small": "a small cloud GPU (NVIDIA T4, 16 GB)",
-    "t4-medium": "a small cloud GPU with more memory around it (NVIDIA T4, 16 GB)",
-    "l4x1": "a mid-size cloud GPU (NVIDIA L4, 24 GB)",
-    "l4x4": "four mid-size cloud GPUs (NVIDIA L4, 4 × 24 GB)",
-    "a10g-small": "a mid-size cloud GPU (NVIDIA A10G, 24 GB)",
-    "a10g-large": "a mid-size cloud GPU with more memory around it (NVIDIA A10G, 24 GB)",
-    "a10g-largex2": "two mid-size cloud GPUs (NVIDIA A10G, 2 × 24 GB)",
-    "a10g-largex4": "four mid-size cloud GPUs (NVIDIA A10G, 4 × 24 GB)",
-    "a100-large": "a large cloud GPU (NVIDIA A100, 80 GB)",
-    "h100": "a very large cloud GPU (NVIDIA H100, 80 GB)",
-    "h100x8": "eight very large cloud GPUs (NVIDIA H100, 8 × 80 GB)",
-}
-
-
 def _plain(name: str) -> str:
     return name.replace("_", " ").replace("-", " ")
 
@@ -113,14 +88,6 @@ def strategy_with_name(name: str) -> str:
     """'written from a few real examples (few_shot)'; a name without words is said once."""
     said = strategy(name)
     return said if said == _plain(name) else f"{said} ({name})"
-
-
-def method(name: str) -> str:
-    return METHODS.get(name, name)
-
-
-def flavor(name: str) -> str:
-    return FLAVORS.get(name, name)
 
 
 def parameters(billions: float | None) -> str:

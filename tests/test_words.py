@@ -6,16 +6,14 @@ from __future__ import annotations
 from core import words
 from core.generate.filters.chain import REASON_CODES
 from core.models.data import REJECTED_STRATEGIES
-from core.train.hardware import FLAVORS
 
 
-def test_every_reason_code_and_strategy_and_flavor_has_words() -> None:
+def test_every_reason_code_and_strategy_has_words() -> None:
     codes = {c for cs in REASON_CODES.values() for c in cs}
     assert codes <= set(words.REASONS)
     assert all("_" not in words.reason(c) for c in codes)
     assert set(REJECTED_STRATEGIES) <= set(words.STRATEGIES)
     assert {"few_shot", "template", "contrastive", "cot", "auto"} <= set(words.STRATEGIES)
-    assert set(FLAVORS) <= set(words.FLAVORS)
 
 
 def test_an_unknown_code_reads_as_words_and_the_code_stays_available() -> None:
