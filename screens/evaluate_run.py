@@ -20,16 +20,14 @@ from textual.screen import Screen
 from textual.widgets import Header, Log, ProgressBar, Static
 
 from core.progress import COUNT_RE, count_in
-
 from core.project import Project
 from tui.messages import WorkFailed
 from tui.widgets.key_bar import KeyBar
 from tui.workers import background
 
-def count_of(line: str) -> tuple[int, int] | None:
-    """(done, total) from a progress line that ends with a count ("…: 12/40", or core.progress.Eta's
-    "…: 12/40 outputs · about 3 min left"), else None."""
-    return count_in(line)
+# (done, total) from a progress line that ends with a count ("…: 12/40", or core.progress.Eta's
+# "…: 12/40 outputs · about 3 min left"), else None
+count_of = count_in
 
 
 class EvalPreview(Message):
